@@ -1,0 +1,2 @@
+//! The sans-IO core: routers, transports, producers, consumers. Fed `(now, datagram)`, queues
+//! datagrams through [`crate::net::Transmit`]; owns no socket, no thread and no clock.

@@ -1,0 +1,1 @@
+//! RFC 7983 demultiplexing.

@@ -1,0 +1,1 @@
+//! One pinned thread: owns an I/O backend and the RTC state of its routers.
