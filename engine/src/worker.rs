@@ -1,1 +1,749 @@
-//! One pinned thread: owns an I/O backend and the RTC state of its routers.
+//! Workers: one pinned thread per core, each owning an I/O [`Backend`] and a [`WorkerCore`].
+//!
+//! The control plane talks to a worker only through its [`Inbox`]: a bounded lock-free queue of
+//! [`Command`]s plus the backend's eventfd [`Waker`]. A command's reply goes back through the
+//! closure it carries (the control plane wraps a oneshot channel in it). Commands run between
+//! batches of datagrams, never in the middle of one.
+//!
+//! **Shared media port and hand-off.** Every worker binds its own socket on the shared media
+//! port with `SO_REUSEPORT`, so the kernel spreads flows over the group by hash and a datagram
+//! may land on a worker that does not own its flow. Each worker keeps its own copy of the flow
+//! owner table (updated through the command queues, never shared), and hands such a datagram to
+//! the owner's hand-off queue: a bounded lock-free queue of preallocated slots, drained when the
+//! owner wakes. Wake-ups are batched: one eventfd write per peer per batch, not per datagram.
+//! Hand-offs are counted on both sides.
+//!
+//! **Failure.** A worker whose loop panics marks itself dead, drops every queued command (so
+//! their callers get an error instead of waiting forever) and exits; the control plane reports
+//! it in `/v1/health` and answers its routers' requests with 503.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::io::{Backend, Handler, IoKind, TxQueue, Waker};
+use crate::net::{MAX_DATAGRAM, SockId, Transmit};
+use crate::rtc::{
+    ConsumeOptions, ConsumeReply, DropReason, Event, PlainTransportOptions, PlainTransportReply,
+    ProduceOptions, ProduceReply, RouterReply, RtcError, WorkerCore, WorkerCounters,
+};
+use crate::rtc::rtp_parameters::RtpCodecCapability;
+
+/// Capacity of each worker's command queue.
+const COMMAND_QUEUE: usize = 1024;
+/// Capacity of each worker's hand-off queue (datagrams).
+const HANDOFF_QUEUE: usize = 4096;
+/// Longest sleep of an idle worker (stats publication and future timers).
+const TICK: Duration = Duration::from_millis(100);
+
+/// How workers are set up.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Number of workers.
+    pub workers: usize,
+    /// Pin each worker to a core.
+    pub pin: bool,
+    /// I/O backend.
+    pub io: IoKind,
+    /// The shared WebRTC media address (`SO_REUSEPORT` group); port 0 picks one.
+    pub media_addr: SocketAddr,
+    /// IP on which plain transports bind.
+    pub rtc_ip: IpAddr,
+    /// Announced IP for transport tuples, when the listen address is not reachable as is.
+    pub announced_ip: Option<IpAddr>,
+    /// Port range for plain transports.
+    pub rtc_ports: (u16, u16),
+}
+
+/// A request to a worker. Ids are chosen by the caller.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Request {
+    /// Create a router.
+    CreateRouter { id: Uuid, media_codecs: Vec<RtpCodecCapability> },
+    /// Close a router and everything in it.
+    CloseRouter { id: Uuid },
+    /// A router's dump.
+    DumpRouter { id: Uuid },
+    /// A router's stats.
+    RouterStats { id: Uuid },
+    /// Create a plain transport in a router: binds its port(s) from `--rtc-ports`.
+    CreatePlainTransport { router_id: Uuid, id: Uuid, options: PlainTransportOptions },
+    /// Give a plain transport its remote.
+    ConnectPlainTransport { id: Uuid, ip: IpAddr, port: u16, rtcp_port: Option<u16> },
+    /// Close a transport with its producers and consumers.
+    CloseTransport { id: Uuid },
+    /// A transport's dump.
+    DumpTransport { id: Uuid },
+    /// A transport's stats.
+    TransportStats { id: Uuid },
+    /// Create a producer.
+    Produce { transport_id: Uuid, options: ProduceOptions },
+    /// Close a producer (and its consumers).
+    CloseProducer { id: Uuid },
+    /// Pause or resume a producer.
+    PauseProducer { id: Uuid, paused: bool },
+    /// A producer's dump.
+    DumpProducer { id: Uuid },
+    /// A producer's stats.
+    ProducerStats { id: Uuid },
+    /// Create a consumer.
+    Consume { transport_id: Uuid, options: ConsumeOptions },
+    /// Close a consumer.
+    CloseConsumer { id: Uuid },
+    /// Pause or resume a consumer.
+    PauseConsumer { id: Uuid, paused: bool },
+    /// Ask the producer for a key frame on behalf of a consumer.
+    RequestKeyFrame { id: Uuid },
+    /// A consumer's dump.
+    DumpConsumer { id: Uuid },
+    /// A consumer's stats.
+    ConsumerStats { id: Uuid },
+    /// Record which worker owns the flow from `addr` on the shared port (`None`: forget it).
+    SetFlowOwner { addr: SocketAddr, owner: Option<usize> },
+    /// Test hook: own the flow from `addr` on the shared port and echo its datagrams.
+    #[doc(hidden)]
+    OwnEchoFlow { addr: SocketAddr },
+    /// Test hook: panic the worker's loop.
+    #[doc(hidden)]
+    Panic,
+}
+
+/// A worker's answer.
+#[derive(Debug)]
+pub enum Response {
+    /// Nothing to return.
+    Done,
+    /// A router was created.
+    Router(RouterReply),
+    /// A plain transport was created.
+    PlainTransport(PlainTransportReply),
+    /// A producer was created.
+    Produce(ProduceReply),
+    /// A consumer was created.
+    Consume(ConsumeReply),
+    /// A dump or stats document.
+    Json(Value),
+}
+
+/// The reply callback of a [`Command`]: called exactly once on the worker thread, or dropped
+/// unanswered when the worker is gone.
+pub type Reply = Box<dyn FnOnce(Result<Response, RtcError>) + Send>;
+
+/// A request with its reply callback.
+pub struct Command {
+    /// What to do.
+    pub request: Request,
+    /// Where the answer goes.
+    pub reply: Reply,
+}
+
+/// Why a command could not be queued.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// The worker has stopped (panicked or shut down).
+    #[error("worker {0} is not running")]
+    Dead(usize),
+    /// The worker's queue is full.
+    #[error("worker {0} is overloaded")]
+    Full(usize),
+}
+
+struct Handoff {
+    from: SocketAddr,
+    len: u16,
+    data: [u8; MAX_DATAGRAM],
+}
+
+/// Published counters of one worker, readable from any thread.
+#[derive(Default)]
+pub struct WorkerStats {
+    counters: [AtomicU64; STAT_FIELDS],
+    routers: AtomicUsize,
+}
+
+const STAT_FIELDS: usize = 14 + DropReason::ALL.len();
+
+/// A snapshot of a worker's published stats.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StatsSnapshot {
+    /// The RTC core's counters.
+    pub rtc: WorkerCounters,
+    /// The I/O backend's counters.
+    pub io: crate::io::IoStats,
+    /// Routers on the worker.
+    pub routers: usize,
+}
+
+impl WorkerStats {
+    fn publish(&self, c: &WorkerCounters, io: &crate::io::IoStats, routers: usize) {
+        let fixed = [
+            c.packets_in,
+            c.bytes_in,
+            c.packets_out,
+            c.bytes_out,
+            c.rtp_forwarded,
+            c.rtcp_in,
+            c.handoffs_out,
+            c.handoffs_in,
+            io.rx_packets,
+            io.tx_packets,
+            io.tx_errors,
+            io.tx_no_buffer,
+            io.rx_no_buffer,
+            io.rx_truncated,
+        ];
+        for (slot, v) in self.counters.iter().zip(fixed.iter().chain(c.drops.iter())) {
+            slot.store(*v, Ordering::Relaxed);
+        }
+        self.routers.store(routers, Ordering::Relaxed);
+    }
+
+    /// Reads the published counters.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let v: Vec<u64> = self.counters.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+        let mut rtc = WorkerCounters {
+            packets_in: v[0],
+            bytes_in: v[1],
+            packets_out: v[2],
+            bytes_out: v[3],
+            rtp_forwarded: v[4],
+            rtcp_in: v[5],
+            handoffs_out: v[6],
+            handoffs_in: v[7],
+            ..Default::default()
+        };
+        rtc.drops.copy_from_slice(&v[14..]);
+        let io = crate::io::IoStats {
+            rx_packets: v[8],
+            tx_packets: v[9],
+            tx_errors: v[10],
+            tx_no_buffer: v[11],
+            rx_no_buffer: v[12],
+            rx_truncated: v[13],
+            syscalls: 0,
+        };
+        StatsSnapshot { rtc, io, routers: self.routers.load(Ordering::Relaxed) }
+    }
+}
+
+/// What the control plane and the other workers hold of one worker.
+pub struct Inbox {
+    commands: ArrayQueue<Command>,
+    handoff: ArrayQueue<Box<Handoff>>,
+    /// Empty hand-off slots, recycled so that a hand-off never allocates after start-up.
+    handoff_free: ArrayQueue<Box<Handoff>>,
+    waker: std::sync::OnceLock<Waker>,
+    alive: AtomicBool,
+    stop: AtomicBool,
+    stats: WorkerStats,
+}
+
+impl Inbox {
+    fn new() -> Self {
+        let handoff_free = ArrayQueue::new(HANDOFF_QUEUE);
+        for _ in 0..HANDOFF_QUEUE {
+            let _ = handoff_free.push(Box::new(Handoff { from: ([0, 0, 0, 0], 0).into(), len: 0, data: [0; MAX_DATAGRAM] }));
+        }
+        Self {
+            commands: ArrayQueue::new(COMMAND_QUEUE),
+            handoff: ArrayQueue::new(HANDOFF_QUEUE),
+            handoff_free,
+            waker: std::sync::OnceLock::new(),
+            alive: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+            stats: WorkerStats::default(),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(w) = self.waker.get() {
+            w.wake();
+        }
+    }
+
+    /// Drops every queued command unanswered (their callers see the reply channel close).
+    fn drain_commands(&self) {
+        while self.commands.pop().is_some() {}
+    }
+}
+
+/// A running worker, as the control plane holds it.
+pub struct WorkerHandle {
+    index: usize,
+    core: Option<usize>,
+    io: IoKind,
+    inbox: Arc<Inbox>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// The worker's index (its id in the API).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The core it is pinned to.
+    pub fn core(&self) -> Option<usize> {
+        self.core
+    }
+
+    /// The I/O backend it runs.
+    pub fn io_kind(&self) -> IoKind {
+        self.io
+    }
+
+    /// Whether its loop is running.
+    pub fn is_alive(&self) -> bool {
+        self.inbox.alive.load(Ordering::SeqCst)
+    }
+
+    /// Its published counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inbox.stats.snapshot()
+    }
+
+    /// Queues a command and wakes the worker. When the worker is dead the command is dropped
+    /// (its reply callback with it) and an error returned.
+    pub fn send(&self, request: Request, reply: Reply) -> Result<(), SendError> {
+        if !self.is_alive() {
+            return Err(SendError::Dead(self.index));
+        }
+        if self.inbox.commands.push(Command { request, reply }).is_err() {
+            return Err(SendError::Full(self.index));
+        }
+        // The worker marks itself dead before its final drain, so either that drain sees our
+        // command or we see the mark here and drain ourselves: no command is left waiting.
+        if !self.is_alive() {
+            self.inbox.drain_commands();
+            return Err(SendError::Dead(self.index));
+        }
+        self.inbox.wake();
+        Ok(())
+    }
+}
+
+/// All workers of the process.
+pub struct Workers {
+    handles: Vec<WorkerHandle>,
+    media_addr: SocketAddr,
+}
+
+/// Receives the events of every worker: `(worker index, event)`.
+pub type EventSink = Arc<dyn Fn(usize, Event) + Send + Sync>;
+
+impl Workers {
+    /// Starts `config.workers` workers and waits until each has bound its shared-port socket.
+    pub fn spawn(config: &WorkerConfig, events: EventSink) -> io::Result<Self> {
+        let n = config.workers.max(1);
+        let cores = if config.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+        let inboxes: Vec<Arc<Inbox>> = (0..n).map(|_| Arc::new(Inbox::new())).collect();
+        let mut media_addr = config.media_addr;
+        let mut handles = Vec::with_capacity(n);
+        for index in 0..n {
+            let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let mut cfg = config.clone();
+            cfg.media_addr = media_addr;
+            let inboxes2 = inboxes.clone();
+            let events = events.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("sluice-worker-{index}"))
+                .spawn(move || {
+                    if let Some(core) = core
+                        && !core_affinity::set_for_current(core)
+                    {
+                        tracing::warn!(worker = index, core = core.id, "could not pin worker to its core");
+                    }
+                    run(index, cfg, inboxes2, events, ready_tx)
+                })?;
+            let (io, bound) = ready_rx
+                .recv()
+                .map_err(|_| io::Error::other(format!("worker {index} died while starting")))??;
+            // Port 0: the first worker picks the port, the others join its group.
+            media_addr = bound;
+            handles.push(WorkerHandle {
+                index,
+                core: core.map(|c| c.id),
+                io,
+                inbox: inboxes[index].clone(),
+                thread: Some(thread),
+            });
+        }
+        Ok(Self { handles, media_addr })
+    }
+
+    /// The workers, by index.
+    pub fn handles(&self) -> &[WorkerHandle] {
+        &self.handles
+    }
+
+    /// One worker.
+    pub fn get(&self, index: usize) -> Option<&WorkerHandle> {
+        self.handles.get(index)
+    }
+
+    /// Number of workers.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Whether there are none (never, once spawned).
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// The shared media address the workers bound.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// Test hook: makes `owner` own (and echo) the flow from `addr` on the shared port and tells
+    /// every other worker to hand that flow's datagrams to it.
+    #[doc(hidden)]
+    pub fn own_echo_flow(&self, addr: SocketAddr, owner: usize) -> Result<(), SendError> {
+        for h in &self.handles {
+            let req = if h.index == owner {
+                Request::OwnEchoFlow { addr }
+            } else {
+                Request::SetFlowOwner { addr, owner: Some(owner) }
+            };
+            h.send(req, Box::new(|_| {}))?;
+        }
+        Ok(())
+    }
+
+    /// Stops every worker and joins their threads.
+    pub fn shutdown(&mut self) {
+        for h in &self.handles {
+            h.inbox.stop.store(true, Ordering::SeqCst);
+            h.inbox.wake();
+        }
+        for h in &mut self.handles {
+            if let Some(t) = h.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+type Ready = std::sync::mpsc::Sender<io::Result<(IoKind, SocketAddr)>>;
+
+/// The worker thread's body.
+fn run(index: usize, config: WorkerConfig, inboxes: Vec<Arc<Inbox>>, events: EventSink, ready: Ready) {
+    let inbox = inboxes[index].clone();
+    let setup = (|| -> io::Result<(Backend, SockId, SocketAddr)> {
+        let mut backend = Backend::new(config.io)?;
+        let sock = crate::io::socket::bind_udp(config.media_addr, true)?;
+        let bound = sock.local_addr()?;
+        let shared = backend.add_socket(sock)?;
+        Ok((backend, shared, bound))
+    })();
+    let (backend, shared, bound) = match setup {
+        Ok(x) => x,
+        Err(e) => {
+            inbox.alive.store(false, Ordering::SeqCst);
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let _ = inbox.waker.set(backend.waker());
+    let _ = ready.send(Ok((backend.kind(), bound)));
+    tracing::info!(worker = index, io = ?backend.kind(), media = %bound, "worker started");
+
+    let mut worker = Worker {
+        index,
+        config,
+        backend,
+        state: State {
+            index,
+            core: WorkerCore::new(),
+            shared,
+            now: None,
+            inboxes,
+            flow_owner: HashMap::new(),
+            echo_flows: HashMap::new(),
+            wake_peers: 0,
+            commands_pending: true,
+        },
+        events,
+    };
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| worker.run_loop()));
+    inbox.alive.store(false, Ordering::SeqCst);
+    inbox.drain_commands();
+    match result {
+        Ok(Ok(())) => tracing::info!(worker = index, "worker stopped"),
+        Ok(Err(e)) => tracing::error!(worker = index, error = %e, "worker stopped on an I/O error"),
+        Err(_) => tracing::error!(worker = index, "worker panicked; its routers are unavailable"),
+    }
+}
+
+struct Worker {
+    index: usize,
+    config: WorkerConfig,
+    backend: Backend,
+    state: State,
+    events: EventSink,
+}
+
+/// What the I/O handler needs while the backend is borrowed by `poll`.
+struct State {
+    index: usize,
+    core: WorkerCore,
+    /// This worker's socket on the shared media port.
+    shared: SockId,
+    now: Option<Instant>,
+    inboxes: Vec<Arc<Inbox>>,
+    /// Owner of each known flow on the shared port that another worker owns.
+    flow_owner: HashMap<SocketAddr, usize>,
+    /// Flows this worker owns on the shared port (test hook until WebRTC transports own them).
+    echo_flows: HashMap<SocketAddr, ()>,
+    /// Bit i set: wake worker i after this batch (hand-offs queued for it).
+    wake_peers: u64,
+    commands_pending: bool,
+}
+
+impl State {
+    #[inline]
+    fn now(&mut self) -> Instant {
+        *self.now.get_or_insert_with(Instant::now)
+    }
+
+    #[inline]
+    fn on_shared(&mut self, from: SocketAddr, data: &mut [u8], tx: &mut TxQueue) {
+        if self.echo_flows.contains_key(&from) {
+            if !tx.send(self.shared, from, data) {
+                self.core.counters_mut().drop(DropReason::NoSendBuffer);
+            }
+            return;
+        }
+        match self.flow_owner.get(&from) {
+            Some(&owner) if owner != self.index => {
+                let peer = &self.inboxes[owner];
+                let Some(mut slot) = peer.handoff_free.pop() else {
+                    self.core.counters_mut().drop(DropReason::HandoffQueueFull);
+                    return;
+                };
+                slot.from = from;
+                slot.len = data.len() as u16;
+                slot.data[..data.len()].copy_from_slice(data);
+                if let Err(slot) = peer.handoff.push(slot) {
+                    let _ = peer.handoff_free.push(slot);
+                    self.core.counters_mut().drop(DropReason::HandoffQueueFull);
+                    return;
+                }
+                self.core.counters_mut().handoffs_out += 1;
+                self.wake_peers |= 1 << (owner % 64);
+            }
+            _ => self.core.counters_mut().drop(DropReason::UnknownFlow),
+        }
+    }
+}
+
+impl Handler for State {
+    #[inline]
+    fn on_datagram(&mut self, sock: SockId, from: SocketAddr, data: &mut [u8], tx: &mut TxQueue) {
+        if sock == self.shared {
+            self.core.counters_mut().packets_in += 1;
+            self.core.counters_mut().bytes_in += data.len() as u64;
+            self.on_shared(from, data, tx);
+        } else {
+            let now = self.now();
+            self.core.handle_datagram(now, sock, from, data, tx);
+        }
+    }
+
+    fn on_wake(&mut self, tx: &mut TxQueue) {
+        self.commands_pending = true;
+        let inbox = self.inboxes[self.index].clone();
+        while let Some(mut h) = inbox.handoff.pop() {
+            self.core.counters_mut().handoffs_in += 1;
+            let len = h.len as usize;
+            let from = h.from;
+            if self.echo_flows.contains_key(&from) {
+                if !tx.send(self.shared, from, &h.data[..len]) {
+                    self.core.counters_mut().drop(DropReason::NoSendBuffer);
+                }
+            } else {
+                let now = self.now();
+                let shared = self.shared;
+                self.core.handle_datagram(now, shared, from, &mut h.data[..len], tx);
+            }
+            let _ = inbox.handoff_free.push(h);
+        }
+    }
+}
+
+impl Worker {
+    fn run_loop(&mut self) -> io::Result<()> {
+        let inbox = self.state.inboxes[self.index].clone();
+        loop {
+            if inbox.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            if self.state.commands_pending {
+                self.state.commands_pending = false;
+                while let Some(cmd) = inbox.commands.pop() {
+                    self.handle_command(cmd);
+                }
+            }
+            self.state.now = None;
+            self.backend.poll(Some(TICK), &mut self.state)?;
+            // Wake peers we handed datagrams to: one eventfd write per peer per batch.
+            let mut peers = std::mem::take(&mut self.state.wake_peers);
+            while peers != 0 {
+                let i = peers.trailing_zeros() as usize;
+                peers &= peers - 1;
+                for (j, peer) in self.state.inboxes.iter().enumerate() {
+                    if j % 64 == i {
+                        peer.wake();
+                    }
+                }
+            }
+            if self.state.core.has_events() {
+                for e in self.state.core.take_events() {
+                    (self.events)(self.index, e);
+                }
+            }
+            inbox.stats.publish(
+                self.state.core.counters(),
+                &self.backend.stats(),
+                self.state.core.router_count(),
+            );
+        }
+    }
+
+    fn handle_command(&mut self, cmd: Command) {
+        let Command { request, reply } = cmd;
+        let result = self.execute(request);
+        if self.state.core.has_events() {
+            for e in self.state.core.take_events() {
+                (self.events)(self.index, e);
+            }
+        }
+        reply(result);
+    }
+
+    fn remove_sockets(&mut self, sockets: Vec<SockId>) {
+        for s in sockets {
+            self.backend.remove_socket(s);
+        }
+    }
+
+    fn bind_transport_socket(&mut self) -> Result<(SockId, SocketAddr), RtcError> {
+        let (lo, hi) = self.config.rtc_ports;
+        let sock = crate::io::socket::bind_in_range(self.config.rtc_ip, lo, hi)
+            .map_err(|e| RtcError::Capacity(format!("no free port in {lo}-{hi}: {e}")))?;
+        let mut local = sock.local_addr().map_err(|e| RtcError::Capacity(e.to_string()))?;
+        let id = self
+            .backend
+            .add_socket(sock)
+            .map_err(|e| RtcError::Capacity(format!("cannot register socket: {e}")))?;
+        if let Some(ip) = self.config.announced_ip {
+            local.set_ip(ip);
+        }
+        Ok((id, local))
+    }
+
+    fn execute(&mut self, request: Request) -> Result<Response, RtcError> {
+        let core = &mut self.state.core;
+        Ok(match request {
+            Request::CreateRouter { id, media_codecs } => Response::Router(core.create_router(id, &media_codecs)?),
+            Request::CloseRouter { id } => {
+                let s = core.close_router(id)?;
+                self.remove_sockets(s);
+                Response::Done
+            }
+            Request::DumpRouter { id } => Response::Json(core.dump_router(id)?),
+            Request::RouterStats { id } => Response::Json(core.router_stats(id)?),
+            Request::CreatePlainTransport { router_id, id, options } => {
+                core.router_capabilities(router_id)?;
+                let rtp = self.bind_transport_socket()?;
+                let rtcp = if options.rtcp_mux {
+                    None
+                } else {
+                    match self.bind_transport_socket() {
+                        Ok(x) => Some(x),
+                        Err(e) => {
+                            self.remove_sockets(vec![rtp.0]);
+                            return Err(e);
+                        }
+                    }
+                };
+                match self.state.core.create_plain_transport(router_id, id, rtp, rtcp, options) {
+                    Ok(r) => Response::PlainTransport(r),
+                    Err(e) => {
+                        let mut s = vec![rtp.0];
+                        s.extend(rtcp.map(|x| x.0));
+                        self.remove_sockets(s);
+                        return Err(e);
+                    }
+                }
+            }
+            Request::ConnectPlainTransport { id, ip, port, rtcp_port } => {
+                core.connect_plain_transport(id, ip, port, rtcp_port)?;
+                Response::Done
+            }
+            Request::CloseTransport { id } => {
+                let s = core.close_transport(id)?;
+                self.remove_sockets(s);
+                Response::Done
+            }
+            Request::DumpTransport { id } => Response::Json(core.dump_transport(id)?),
+            Request::TransportStats { id } => Response::Json(core.transport_stats(id)?),
+            Request::Produce { transport_id, options } => Response::Produce(core.produce(transport_id, options)?),
+            Request::CloseProducer { id } => {
+                core.close_producer(id)?;
+                Response::Done
+            }
+            Request::PauseProducer { id, paused } => {
+                core.set_producer_paused(id, paused)?;
+                Response::Done
+            }
+            Request::DumpProducer { id } => Response::Json(core.dump_producer(id)?),
+            Request::ProducerStats { id } => Response::Json(core.producer_stats(id)?),
+            Request::Consume { transport_id, options } => Response::Consume(core.consume(transport_id, options)?),
+            Request::CloseConsumer { id } => {
+                core.close_consumer(id)?;
+                Response::Done
+            }
+            Request::PauseConsumer { id, paused } => {
+                core.set_consumer_paused(id, paused)?;
+                Response::Done
+            }
+            Request::RequestKeyFrame { id } => {
+                core.check_consumer(id)?;
+                Response::Done
+            }
+            Request::DumpConsumer { id } => Response::Json(core.dump_consumer(id)?),
+            Request::ConsumerStats { id } => Response::Json(core.consumer_stats(id)?),
+            Request::SetFlowOwner { addr, owner } => {
+                match owner {
+                    Some(o) => self.state.flow_owner.insert(addr, o),
+                    None => self.state.flow_owner.remove(&addr),
+                };
+                Response::Done
+            }
+            Request::OwnEchoFlow { addr } => {
+                self.state.echo_flows.insert(addr, ());
+                Response::Done
+            }
+            Request::Panic => panic!("worker {} was asked to panic (test hook)", self.index),
+        })
+    }
+}

@@ -1,2 +1,73 @@
-//! The sans-IO core: routers, transports, producers, consumers. Fed `(now, datagram)`, queues
-//! datagrams through [`crate::net::Transmit`]; owns no socket, no thread and no clock.
+//! The sans-IO core: routers, transports, producers, consumers (mediasoup's object model).
+//!
+//! [`WorkerCore`] holds every object of one worker and is driven from outside:
+//! [`WorkerCore::handle_datagram`] with `(now, socket, source, bytes)`, control methods for the
+//! API, and [`WorkerCore::take_events`] for state changes. It owns no socket, no thread and no
+//! clock: `now` is always an argument, and datagrams leave through [`crate::net::Transmit`].
+//! Tests drive it with a simulated clock and a [`crate::net::VecTransmit`].
+//!
+//! Hot-path objects live in slabs indexed by small integers; the UUIDs of the API map to those
+//! indices only on the control path.
+
+mod consumer;
+mod core;
+mod counters;
+mod events;
+mod producer;
+mod router;
+mod rtp_stream;
+mod seq_manager;
+mod slab;
+mod stats;
+mod transport;
+
+pub use self::core::{
+    ConsumeOptions, ConsumeReply, PlainTransportOptions, PlainTransportReply, ProduceOptions,
+    ProduceReply, RouterReply, WorkerCore,
+};
+pub use counters::{DropReason, WorkerCounters};
+pub use events::Event;
+pub use transport::TransportTuple;
+
+/// Errors of the control operations, each naming what was wrong. The control plane maps them
+/// to HTTP statuses in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum RtcError {
+    /// No object with that id on this worker (HTTP 404).
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// "router", "transport", "producer" or "consumer".
+        kind: &'static str,
+        /// The id asked for.
+        id: uuid::Uuid,
+    },
+    /// The request is valid but conflicts with the object's state (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A value is well-formed but unacceptable (HTTP 422), naming the field.
+    #[error("{field}: {message}")]
+    Unacceptable {
+        /// JSON path of the offending field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The request cannot be served for lack of a resource (HTTP 503), e.g. no free port.
+    #[error("{0}")]
+    Capacity(String),
+}
+
+impl From<ortc::OrtcError> for RtcError {
+    fn from(e: ortc::OrtcError) -> Self {
+        match e.field() {
+            Some(field) => RtcError::Unacceptable {
+                field: field.to_string(),
+                message: e.to_string(),
+            },
+            None => RtcError::Unacceptable {
+                field: "rtpCapabilities".into(),
+                message: e.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! One handler per route of DESIGN.md §4.
+
+use std::net::IpAddr;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_engine::rtc::rtp_parameters::{
+    MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters,
+};
+use sluice_engine::rtc::{ConsumeOptions, PlainTransportOptions, ProduceOptions};
+use sluice_engine::worker::{Request, Response};
+use uuid::Uuid;
+
+use super::body::Body;
+use super::error::ApiError;
+use super::{Kind, Shared};
+use crate::config::io_name;
+
+type ApiResult = Result<axum::response::Response, ApiError>;
+
+fn ok_json(v: impl serde::Serialize) -> ApiResult {
+    Ok(Json(v).into_response())
+}
+
+fn empty() -> ApiResult {
+    ok_json(json!({}))
+}
+
+fn no_content() -> ApiResult {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn json_of(r: Response) -> ApiResult {
+    match r {
+        Response::Json(v) => ok_json(v),
+        Response::Done => empty(),
+        Response::Router(r) => ok_json(r),
+        Response::PlainTransport(r) => ok_json(r),
+        Response::Produce(r) => ok_json(r),
+        Response::Consume(r) => ok_json(r),
+    }
+}
+
+// ------------------------------------------------------------------ process
+
+pub(super) async fn health(State(s): State<Shared>) -> ApiResult {
+    let dead: Vec<usize> = s.workers.handles().iter().filter(|w| !w.is_alive()).map(|w| w.index()).collect();
+    let status = if dead.is_empty() { "ok" } else { "degraded" };
+    ok_json(json!({ "status": status, "workers": s.workers.len(), "deadWorkers": dead }))
+}
+
+pub(super) async fn workers(State(s): State<Shared>) -> ApiResult {
+    let list: Vec<Value> = s
+        .workers
+        .handles()
+        .iter()
+        .map(|w| {
+            let st = w.stats();
+            json!({
+                "id": w.index(),
+                "core": w.core(),
+                "io": io_name(w.io_kind()),
+                "alive": w.is_alive(),
+                "routers": st.routers,
+                "stats": {
+                    "packetsIn": st.rtc.packets_in,
+                    "bytesIn": st.rtc.bytes_in,
+                    "packetsOut": st.rtc.packets_out,
+                    "bytesOut": st.rtc.bytes_out,
+                    "rtpForwarded": st.rtc.rtp_forwarded,
+                    "rtcpIn": st.rtc.rtcp_in,
+                    "handoffsOut": st.rtc.handoffs_out,
+                    "handoffsIn": st.rtc.handoffs_in,
+                    "drops": sluice_engine::rtc::DropReason::ALL.iter()
+                        .map(|r| (r.as_str().to_string(), json!(st.rtc.drops_of(*r))))
+                        .collect::<serde_json::Map<_, _>>(),
+                },
+            })
+        })
+        .collect();
+    ok_json(list)
+}
+
+pub(super) async fn panic_worker(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let w: usize = id.parse().map_err(|_| ApiError::not_found("worker", &id))?;
+    s.workers.get(w).ok_or_else(|| ApiError::not_found("worker", &id))?;
+    match s.call(w, Request::Panic).await {
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => empty(),
+        other => other.and_then(json_of),
+    }
+}
+
+pub(super) async fn demo_page() -> Html<&'static str> {
+    Html(include_str!("../demo/index.html"))
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError { status: StatusCode::NOT_FOUND, code: "no_route", message: "no such endpoint".into() }
+}
+
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: "method not allowed on this endpoint".into(),
+    }
+}
+
+// ------------------------------------------------------------------ routers
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateRouterBody {
+    media_codecs: Vec<RtpCodecCapability>,
+    worker_id: Option<usize>,
+}
+
+pub(super) async fn create_router(State(s): State<Shared>, Body(b): Body<CreateRouterBody>) -> ApiResult {
+    let w = match b.worker_id {
+        Some(w) if s.workers.get(w).is_none() => {
+            return Err(ApiError::unacceptable(format!("workerId: no worker {w} (there are {})", s.workers.len())));
+        }
+        Some(w) => w,
+        // The live worker with the fewest routers.
+        None => s
+            .workers
+            .handles()
+            .iter()
+            .filter(|h| h.is_alive())
+            .min_by_key(|h| h.stats().routers)
+            .map(|h| h.index())
+            .ok_or_else(|| ApiError::unavailable("no worker is running"))?,
+    };
+    let id = Uuid::new_v4();
+    let r = s.call(w, Request::CreateRouter { id, media_codecs: b.media_codecs }).await?;
+    s.register(id, w, Kind::Router);
+    let Response::Router(r) = r else { return json_of(r) };
+    ok_json(json!({ "id": r.id, "workerId": w, "rtpCapabilities": r.rtp_capabilities }))
+}
+
+pub(super) async fn dump_router(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Router)?;
+    json_of(s.call(w, Request::DumpRouter { id }).await?)
+}
+
+pub(super) async fn router_stats(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Router)?;
+    json_of(s.call(w, Request::RouterStats { id }).await?)
+}
+
+pub(super) async fn close_router(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Router)?;
+    s.call(w, Request::CloseRouter { id }).await?;
+    s.forget(&id);
+    no_content()
+}
+
+// --------------------------------------------------------------- transports
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PlainTransportBody {
+    #[serde(default)]
+    comedia: bool,
+    #[serde(default = "yes")]
+    rtcp_mux: bool,
+    #[serde(default)]
+    enable_srtp: bool,
+    #[serde(default)]
+    app_data: Value,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub(super) async fn create_plain_transport(
+    State(s): State<Shared>,
+    Path(router): Path<String>,
+    Body(b): Body<PlainTransportBody>,
+) -> ApiResult {
+    let (router_id, w) = s.owner(&router, Kind::Router)?;
+    if b.enable_srtp {
+        return Err(ApiError::unacceptable("enableSrtp: SRTP on plain transports is not supported yet"));
+    }
+    let id = Uuid::new_v4();
+    let options = PlainTransportOptions { comedia: b.comedia, rtcp_mux: b.rtcp_mux, app_data: b.app_data };
+    let r = s.call(w, Request::CreatePlainTransport { router_id, id, options }).await?;
+    s.register(id, w, Kind::PlainTransport);
+    json_of(r)
+}
+
+pub(super) async fn create_webrtc_transport(State(s): State<Shared>, Path(router): Path<String>) -> ApiResult {
+    s.owner(&router, Kind::Router)?;
+    Err(ApiError {
+        status: StatusCode::NOT_IMPLEMENTED,
+        code: "not_implemented",
+        message: "WebRTC transports are not available yet; use plain-transports".into(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ConnectBody {
+    ip: Option<IpAddr>,
+    port: Option<u16>,
+    rtcp_port: Option<u16>,
+    srtp_parameters: Option<Value>,
+}
+
+pub(super) async fn connect_transport(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<ConnectBody>,
+) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::PlainTransport)?;
+    if b.srtp_parameters.is_some() {
+        return Err(ApiError::unacceptable("srtpParameters: SRTP on plain transports is not supported yet"));
+    }
+    let ip = b.ip.ok_or_else(|| ApiError::bad_request("invalid_field", "ip: missing field"))?;
+    let port = b.port.ok_or_else(|| ApiError::bad_request("invalid_field", "port: missing field"))?;
+    json_of(s.call(w, Request::ConnectPlainTransport { id, ip, port, rtcp_port: b.rtcp_port }).await?)
+}
+
+pub(super) async fn dump_transport(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::PlainTransport)?;
+    json_of(s.call(w, Request::DumpTransport { id }).await?)
+}
+
+pub(super) async fn transport_stats(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::PlainTransport)?;
+    json_of(s.call(w, Request::TransportStats { id }).await?)
+}
+
+pub(super) async fn close_transport(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::PlainTransport)?;
+    s.call(w, Request::CloseTransport { id }).await?;
+    s.forget(&id);
+    no_content()
+}
+
+// ---------------------------------------------------------------- producers
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ProduceBody {
+    kind: MediaKind,
+    rtp_parameters: RtpParameters,
+    #[serde(default)]
+    paused: bool,
+    #[serde(default)]
+    app_data: Value,
+}
+
+pub(super) async fn produce(State(s): State<Shared>, Path(t): Path<String>, Body(b): Body<ProduceBody>) -> ApiResult {
+    let (transport_id, w) = s.owner(&t, Kind::PlainTransport)?;
+    let id = Uuid::new_v4();
+    let options = ProduceOptions {
+        id,
+        kind: b.kind,
+        rtp_parameters: b.rtp_parameters,
+        paused: b.paused,
+        app_data: b.app_data,
+    };
+    let r = s.call(w, Request::Produce { transport_id, options }).await?;
+    s.register(id, w, Kind::Producer);
+    json_of(r)
+}
+
+pub(super) async fn dump_producer(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Producer)?;
+    json_of(s.call(w, Request::DumpProducer { id }).await?)
+}
+
+pub(super) async fn producer_stats(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Producer)?;
+    json_of(s.call(w, Request::ProducerStats { id }).await?)
+}
+
+pub(super) async fn close_producer(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Producer)?;
+    s.call(w, Request::CloseProducer { id }).await?;
+    s.forget(&id);
+    no_content()
+}
+
+async fn pause_producer_as(s: Shared, id: String, paused: bool) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Producer)?;
+    json_of(s.call(w, Request::PauseProducer { id, paused }).await?)
+}
+
+pub(super) async fn pause_producer(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    pause_producer_as(s, id, true).await
+}
+
+pub(super) async fn resume_producer(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    pause_producer_as(s, id, false).await
+}
+
+// ---------------------------------------------------------------- consumers
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ConsumeBody {
+    producer_id: String,
+    rtp_capabilities: RtpCapabilities,
+    #[serde(default)]
+    paused: bool,
+    #[serde(default)]
+    app_data: Value,
+}
+
+pub(super) async fn consume(State(s): State<Shared>, Path(t): Path<String>, Body(b): Body<ConsumeBody>) -> ApiResult {
+    let (transport_id, w) = s.owner(&t, Kind::PlainTransport)?;
+    let (producer_id, pw) = s.owner(&b.producer_id, Kind::Producer).map_err(|_| ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        message: format!("producerId: producer {} not found", b.producer_id),
+    })?;
+    if pw != w {
+        return Err(ApiError::unacceptable("producerId: the producer belongs to another router"));
+    }
+    let id = Uuid::new_v4();
+    let options = ConsumeOptions {
+        id,
+        producer_id,
+        rtp_capabilities: b.rtp_capabilities,
+        paused: b.paused,
+        app_data: b.app_data,
+    };
+    let r = s.call(w, Request::Consume { transport_id, options }).await?;
+    s.register(id, w, Kind::Consumer);
+    json_of(r)
+}
+
+pub(super) async fn dump_consumer(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Consumer)?;
+    json_of(s.call(w, Request::DumpConsumer { id }).await?)
+}
+
+pub(super) async fn consumer_stats(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Consumer)?;
+    json_of(s.call(w, Request::ConsumerStats { id }).await?)
+}
+
+pub(super) async fn close_consumer(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Consumer)?;
+    s.call(w, Request::CloseConsumer { id }).await?;
+    s.forget(&id);
+    no_content()
+}
+
+async fn pause_consumer_as(s: Shared, id: String, paused: bool) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Consumer)?;
+    json_of(s.call(w, Request::PauseConsumer { id, paused }).await?)
+}
+
+pub(super) async fn pause_consumer(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    pause_consumer_as(s, id, true).await
+}
+
+pub(super) async fn resume_consumer(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    pause_consumer_as(s, id, false).await
+}
+
+pub(super) async fn request_key_frame(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Consumer)?;
+    json_of(s.call(w, Request::RequestKeyFrame { id }).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PreferredLayersBody {
+    spatial_layer: u8,
+    temporal_layer: Option<u8>,
+}
+
+pub(super) async fn preferred_layers(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    Body(b): Body<PreferredLayersBody>,
+) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::Consumer)?;
+    if b.spatial_layer > 15 || b.temporal_layer.is_some_and(|t| t > 15) {
+        return Err(ApiError::unacceptable("spatialLayer/temporalLayer: must be 0-15"));
+    }
+    // A simple consumer has a single layer: like mediasoup, the preference is accepted and has
+    // no effect until simulcast consumers exist.
+    json_of(s.call(w, Request::DumpConsumer { id }).await?).map(|_| Json(json!({})).into_response())
+}

@@ -1,0 +1,902 @@
+//! [`WorkerCore`]: every router, transport, producer and consumer of one worker, and the
+//! forwarding path between them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::consumer::{Consumer, PT_NONE};
+use super::counters::{DropReason, WorkerCounters};
+use super::events::Event;
+use super::ortc;
+use super::producer::Producer;
+use super::router::Router;
+use super::rtp_parameters::{
+    MediaKind, RtpCapabilities, RtpCodecCapability, RtpCodecParameters, RtpParameters,
+};
+use super::rtp_stream::RtpStreamRecv;
+use super::seq_manager::SeqManager;
+use super::slab::Slab;
+use super::transport::{PlainTransport, Transport, TransportKind, TransportTuple};
+use super::RtcError;
+use crate::net::{SockId, Transmit};
+use crate::wire::demux::{classify, PacketKind};
+use crate::wire::rtcp;
+use crate::wire::rtp::{self, RtpPacket};
+
+#[derive(Copy, Clone, Debug)]
+enum Obj {
+    Router(usize),
+    Transport(usize),
+    Producer(usize),
+    Consumer(usize),
+}
+
+/// Answer to `create_router`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouterReply {
+    /// The router's id.
+    pub id: Uuid,
+    /// Its RTP capabilities (mediasoup's shape).
+    pub rtp_capabilities: RtpCapabilities,
+}
+
+/// Options of a plain transport, as the API takes them.
+#[derive(Debug, Clone)]
+pub struct PlainTransportOptions {
+    /// Learn the remote from the first datagram.
+    pub comedia: bool,
+    /// RTP and RTCP on one port.
+    pub rtcp_mux: bool,
+    /// Opaque application data kept with the transport.
+    pub app_data: Value,
+}
+
+/// Answer to `create_plain_transport`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlainTransportReply {
+    /// The transport's id.
+    pub id: Uuid,
+    /// Local (and, once known, remote) RTP tuple.
+    pub tuple: TransportTuple,
+    /// The RTCP tuple when `rtcpMux` is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtcp_tuple: Option<TransportTuple>,
+}
+
+/// Options of `produce`.
+#[derive(Debug, Clone)]
+pub struct ProduceOptions {
+    /// The new producer's id.
+    pub id: Uuid,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// What the endpoint sends.
+    pub rtp_parameters: RtpParameters,
+    /// Start paused.
+    pub paused: bool,
+    /// Opaque application data.
+    pub app_data: Value,
+}
+
+/// Answer to `produce`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProduceReply {
+    /// The producer's id.
+    pub id: Uuid,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// "simple" or "simulcast".
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+}
+
+/// Options of `consume`.
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    /// The new consumer's id.
+    pub id: Uuid,
+    /// The producer to consume.
+    pub producer_id: Uuid,
+    /// What the consuming endpoint can receive.
+    pub rtp_capabilities: RtpCapabilities,
+    /// Start paused.
+    pub paused: bool,
+    /// Opaque application data.
+    pub app_data: Value,
+}
+
+/// Answer to `consume`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumeReply {
+    /// The consumer's id.
+    pub id: Uuid,
+    /// Its producer.
+    pub producer_id: Uuid,
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// What the consumer sends.
+    pub rtp_parameters: RtpParameters,
+    /// "simple".
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    /// Whether the consumer itself is paused.
+    pub paused: bool,
+    /// Whether its producer is paused.
+    pub producer_paused: bool,
+}
+
+/// All RTC state of one worker. See the module docs of [`crate::rtc`].
+#[derive(Default)]
+pub struct WorkerCore {
+    routers: Slab<Router>,
+    transports: Slab<Transport>,
+    producers: Slab<Producer>,
+    consumers: Slab<Consumer>,
+    ids: HashMap<Uuid, Obj>,
+    /// Transport slab index and "is the RTCP socket" for every socket a transport owns.
+    by_sock: HashMap<SockId, (usize, bool)>,
+    counters: WorkerCounters,
+    events: Vec<Event>,
+}
+
+fn not_found(kind: &'static str, id: Uuid) -> RtcError {
+    RtcError::NotFound { kind, id }
+}
+
+impl WorkerCore {
+    /// An empty worker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counters since start.
+    pub fn counters(&self) -> &WorkerCounters {
+        &self.counters
+    }
+
+    /// Mutable counters, for the worker's own accounting (hand-offs, I/O drops).
+    pub fn counters_mut(&mut self) -> &mut WorkerCounters {
+        &mut self.counters
+    }
+
+    /// State changes since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether any state change is waiting.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Number of routers.
+    pub fn router_count(&self) -> usize {
+        self.routers.len()
+    }
+
+    fn router_idx(&self, id: Uuid) -> Result<usize, RtcError> {
+        match self.ids.get(&id) {
+            Some(Obj::Router(i)) => Ok(*i),
+            _ => Err(not_found("router", id)),
+        }
+    }
+
+    fn transport_idx(&self, id: Uuid) -> Result<usize, RtcError> {
+        match self.ids.get(&id) {
+            Some(Obj::Transport(i)) => Ok(*i),
+            _ => Err(not_found("transport", id)),
+        }
+    }
+
+    fn producer_idx(&self, id: Uuid) -> Result<usize, RtcError> {
+        match self.ids.get(&id) {
+            Some(Obj::Producer(i)) => Ok(*i),
+            _ => Err(not_found("producer", id)),
+        }
+    }
+
+    fn consumer_idx(&self, id: Uuid) -> Result<usize, RtcError> {
+        match self.ids.get(&id) {
+            Some(Obj::Consumer(i)) => Ok(*i),
+            _ => Err(not_found("consumer", id)),
+        }
+    }
+
+    // ---------------------------------------------------------------- routers
+
+    /// Creates a router whose capabilities are generated from `media_codecs`.
+    pub fn create_router(
+        &mut self,
+        id: Uuid,
+        media_codecs: &[RtpCodecCapability],
+    ) -> Result<RouterReply, RtcError> {
+        let rtp_capabilities = ortc::generate_router_rtp_capabilities(media_codecs)?;
+        let idx = self.routers.insert(Router {
+            id,
+            rtp_capabilities: rtp_capabilities.clone(),
+            transports: Vec::new(),
+        });
+        self.ids.insert(id, Obj::Router(idx));
+        Ok(RouterReply { id, rtp_capabilities })
+    }
+
+    /// Closes a router and everything in it; returns the sockets to unregister.
+    pub fn close_router(&mut self, id: Uuid) -> Result<Vec<SockId>, RtcError> {
+        let r = self.router_idx(id)?;
+        let mut sockets = Vec::new();
+        for t in self.routers[r].transports.clone() {
+            sockets.extend(self.close_transport_idx(t));
+        }
+        self.routers.remove(r);
+        self.ids.remove(&id);
+        self.events.push(Event::RouterClose { router_id: id });
+        Ok(sockets)
+    }
+
+    /// The router's dump: its id, capabilities and the ids of what it holds.
+    pub fn dump_router(&self, id: Uuid) -> Result<Value, RtcError> {
+        let r = &self.routers[self.router_idx(id)?];
+        let mut producer_ids = Vec::new();
+        let mut consumer_ids = Vec::new();
+        let mut transport_ids = Vec::new();
+        for &t in &r.transports {
+            let t = &self.transports[t];
+            transport_ids.push(t.id);
+            producer_ids.extend(t.producers.iter().map(|&p| self.producers[p].id));
+            consumer_ids.extend(t.consumers.iter().map(|&c| self.consumers[c].id));
+        }
+        Ok(serde_json::json!({
+            "id": r.id,
+            "rtpCapabilities": r.rtp_capabilities,
+            "transportIds": transport_ids,
+            "producerIds": producer_ids,
+            "consumerIds": consumer_ids,
+        }))
+    }
+
+    /// Router statistics: object counts and traffic summed over its transports.
+    pub fn router_stats(&self, id: Uuid) -> Result<Value, RtcError> {
+        let r = &self.routers[self.router_idx(id)?];
+        let (mut bytes_in, mut bytes_out, mut producers, mut consumers) = (0u64, 0u64, 0, 0);
+        for &t in &r.transports {
+            let t = &self.transports[t];
+            bytes_in += t.counters.bytes_received;
+            bytes_out += t.counters.bytes_sent;
+            producers += t.producers.len();
+            consumers += t.consumers.len();
+        }
+        Ok(serde_json::json!([{
+            "type": "router",
+            "routerId": r.id,
+            "transports": r.transports.len(),
+            "producers": producers,
+            "consumers": consumers,
+            "bytesReceived": bytes_in,
+            "bytesSent": bytes_out,
+        }]))
+    }
+
+    /// The router's capabilities (for the API's dump and for consumers on other workers later).
+    pub fn router_capabilities(&self, id: Uuid) -> Result<&RtpCapabilities, RtcError> {
+        Ok(&self.routers[self.router_idx(id)?].rtp_capabilities)
+    }
+
+    // ------------------------------------------------------------- transports
+
+    /// Creates a plain transport on sockets the worker bound for it.
+    pub fn create_plain_transport(
+        &mut self,
+        router_id: Uuid,
+        id: Uuid,
+        rtp: (SockId, SocketAddr),
+        rtcp: Option<(SockId, SocketAddr)>,
+        options: PlainTransportOptions,
+    ) -> Result<PlainTransportReply, RtcError> {
+        let router = self.router_idx(router_id)?;
+        let idx = self.transports.insert(Transport {
+            id,
+            router,
+            kind: TransportKind::Plain(PlainTransport {
+                sock: rtp.0,
+                local: rtp.1,
+                rtcp,
+                remote: None,
+                rtcp_remote: None,
+                comedia: options.comedia,
+                connected: false,
+            }),
+            producers: Vec::new(),
+            consumers: Vec::new(),
+            ssrc_table: HashMap::new(),
+            counters: Default::default(),
+            app_data: options.app_data,
+        });
+        self.routers[router].transports.push(idx);
+        self.ids.insert(id, Obj::Transport(idx));
+        self.by_sock.insert(rtp.0, (idx, false));
+        if let Some((s, _)) = rtcp {
+            self.by_sock.insert(s, (idx, true));
+        }
+        Ok(PlainTransportReply {
+            id,
+            tuple: TransportTuple::new(rtp.1, None),
+            rtcp_tuple: rtcp.map(|(_, a)| TransportTuple::new(a, None)),
+        })
+    }
+
+    /// Gives a plain transport its remote address (mediasoup's `PlainTransport.connect`).
+    pub fn connect_plain_transport(
+        &mut self,
+        id: Uuid,
+        ip: IpAddr,
+        port: u16,
+        rtcp_port: Option<u16>,
+    ) -> Result<(), RtcError> {
+        let t = self.transport_idx(id)?;
+        let transport = &mut self.transports[t];
+        let p = transport.plain_mut();
+        if p.connected {
+            return Err(RtcError::Conflict(format!("transport {id} is already connected")));
+        }
+        if p.comedia {
+            return Err(RtcError::Conflict(format!(
+                "transport {id} uses comedia: its remote is learned from the first packet"
+            )));
+        }
+        if port == 0 {
+            return Err(RtcError::Unacceptable { field: "port".into(), message: "must be 1-65535".into() });
+        }
+        let remote = SocketAddr::new(ip, port);
+        p.remote = Some(remote);
+        p.rtcp_remote = if p.rtcp_mux() {
+            Some(remote)
+        } else {
+            match rtcp_port {
+                Some(rp) if rp != 0 => Some(SocketAddr::new(ip, rp)),
+                _ => {
+                    p.remote = None;
+                    return Err(RtcError::Unacceptable {
+                        field: "rtcpPort".into(),
+                        message: "required when rtcpMux is false".into(),
+                    });
+                }
+            }
+        };
+        p.connected = true;
+        let tuple = transport.tuple();
+        self.events.push(Event::TransportTuple { transport_id: id, tuple });
+        Ok(())
+    }
+
+    /// Closes a transport with its producers and consumers; returns its sockets.
+    pub fn close_transport(&mut self, id: Uuid) -> Result<Vec<SockId>, RtcError> {
+        let t = self.transport_idx(id)?;
+        let router = self.transports[t].router;
+        self.routers[router].transports.retain(|&x| x != t);
+        Ok(self.close_transport_idx(t))
+    }
+
+    fn close_transport_idx(&mut self, t: usize) -> Vec<SockId> {
+        for c in self.transports[t].consumers.clone() {
+            self.close_consumer_idx(c);
+        }
+        for p in self.transports[t].producers.clone() {
+            self.close_producer_idx(p);
+        }
+        let transport = self.transports.remove(t).expect("transport index is live");
+        let sockets = match &transport.kind {
+            TransportKind::Plain(p) => p.sockets(),
+        };
+        for s in &sockets {
+            self.by_sock.remove(s);
+        }
+        self.ids.remove(&transport.id);
+        self.events.push(Event::TransportClose { transport_id: transport.id });
+        sockets
+    }
+
+    /// A transport's dump.
+    pub fn dump_transport(&self, id: Uuid) -> Result<Value, RtcError> {
+        let t = &self.transports[self.transport_idx(id)?];
+        let p = t.plain();
+        Ok(serde_json::json!({
+            "id": t.id,
+            "type": "plain",
+            "routerId": self.routers[t.router].id,
+            "tuple": t.tuple(),
+            "rtcpTuple": p.rtcp.map(|(_, a)| TransportTuple::new(a, p.rtcp_remote)),
+            "comedia": p.comedia,
+            "rtcpMux": p.rtcp_mux(),
+            "producerIds": t.producers.iter().map(|&i| self.producers[i].id).collect::<Vec<_>>(),
+            "consumerIds": t.consumers.iter().map(|&i| self.consumers[i].id).collect::<Vec<_>>(),
+            "appData": t.app_data,
+        }))
+    }
+
+    /// mediasoup-like transport stats.
+    pub fn transport_stats(&self, id: Uuid) -> Result<Value, RtcError> {
+        let t = &self.transports[self.transport_idx(id)?];
+        let c = &t.counters;
+        Ok(serde_json::json!([{
+            "type": "plain-rtp-transport",
+            "transportId": t.id,
+            "tuple": t.tuple(),
+            "bytesReceived": c.bytes_received,
+            "bytesSent": c.bytes_sent,
+            "rtpPacketsReceived": c.rtp_packets_received,
+            "rtpPacketsSent": c.rtp_packets_sent,
+            "rtcpPacketsReceived": c.rtcp_packets_received,
+            "rtcpMux": t.plain().rtcp_mux(),
+            "comedia": t.plain().comedia,
+        }]))
+    }
+
+    // -------------------------------------------------------------- producers
+
+    /// Creates a producer on a transport.
+    pub fn produce(&mut self, transport_id: Uuid, o: ProduceOptions) -> Result<ProduceReply, RtcError> {
+        let t = self.transport_idx(transport_id)?;
+        if self.ids.contains_key(&o.id) {
+            return Err(RtcError::Conflict(format!("id {} already exists", o.id)));
+        }
+        ortc::validate_rtp_parameters(&o.rtp_parameters)?;
+        let router_caps = &self.routers[self.transports[t].router].rtp_capabilities;
+        let mapping = ortc::get_producer_rtp_parameters_mapping(&o.rtp_parameters, router_caps)?;
+        let consumable =
+            ortc::get_consumable_rtp_parameters(o.kind, &o.rtp_parameters, router_caps, &mapping);
+        let mut streams = Vec::new();
+        for (i, enc) in o.rtp_parameters.encodings.iter().enumerate() {
+            let Some(ssrc) = enc.ssrc else {
+                return Err(RtcError::Unacceptable {
+                    field: format!("rtpParameters.encodings[{i}].ssrc"),
+                    message: "an SSRC is required for every encoding on this transport".into(),
+                });
+            };
+            if self.transports[t].ssrc_table.contains_key(&ssrc)
+                || streams.iter().any(|s: &RtpStreamRecv| s.ssrc == ssrc)
+            {
+                return Err(RtcError::Conflict(format!(
+                    "rtpParameters.encodings[{i}].ssrc {ssrc} is already used on this transport"
+                )));
+            }
+            let clock_rate = media_codec(&o.rtp_parameters.codecs).map(|c| c.clock_rate).unwrap_or(90_000);
+            streams.push(RtpStreamRecv::new(ssrc, clock_rate));
+        }
+        if streams.is_empty() {
+            return Err(RtcError::Unacceptable {
+                field: "rtpParameters.encodings".into(),
+                message: "at least one encoding is required".into(),
+            });
+        }
+        let reply = ProduceReply {
+            id: o.id,
+            kind: o.kind,
+            type_: if streams.len() > 1 { "simulcast" } else { "simple" },
+        };
+        let ssrcs: Vec<u32> = streams.iter().map(|s| s.ssrc).collect();
+        let idx = self.producers.insert(Producer {
+            id: o.id,
+            transport: t,
+            kind: o.kind,
+            paused: o.paused,
+            rtp_parameters: o.rtp_parameters,
+            consumable,
+            mapping,
+            streams,
+            consumers: Vec::new(),
+            app_data: o.app_data,
+        });
+        let transport = &mut self.transports[t];
+        transport.producers.push(idx);
+        for s in ssrcs {
+            transport.ssrc_table.insert(s, idx);
+        }
+        self.ids.insert(o.id, Obj::Producer(idx));
+        Ok(reply)
+    }
+
+    /// Closes a producer and its consumers (each gets `consumer.producerclose`).
+    pub fn close_producer(&mut self, id: Uuid) -> Result<(), RtcError> {
+        let p = self.producer_idx(id)?;
+        self.close_producer_idx(p);
+        Ok(())
+    }
+
+    fn close_producer_idx(&mut self, p: usize) {
+        let producer_id = self.producers[p].id;
+        for c in self.producers[p].consumers.clone() {
+            let consumer_id = self.consumers[c].id;
+            self.close_consumer_idx(c);
+            self.events.push(Event::ConsumerProducerClose { consumer_id, producer_id });
+        }
+        let producer = self.producers.remove(p).expect("producer index is live");
+        if let Some(t) = self.transports.get_mut(producer.transport) {
+            t.producers.retain(|&x| x != p);
+            t.ssrc_table.retain(|_, &mut x| x != p);
+        }
+        self.ids.remove(&producer_id);
+        self.events.push(Event::ProducerClose { producer_id });
+    }
+
+    /// Pauses or resumes a producer; its consumers are told and resync on resume.
+    pub fn set_producer_paused(&mut self, id: Uuid, paused: bool) -> Result<(), RtcError> {
+        let p = self.producer_idx(id)?;
+        if self.producers[p].paused == paused {
+            return Ok(());
+        }
+        self.producers[p].paused = paused;
+        for &c in &self.producers[p].consumers {
+            let consumer = &mut self.consumers[c];
+            if consumer.set_producer_paused(paused) {
+                let consumer_id = consumer.id;
+                self.events.push(if paused {
+                    Event::ConsumerProducerPause { consumer_id }
+                } else {
+                    Event::ConsumerProducerResume { consumer_id }
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A producer's dump.
+    pub fn dump_producer(&self, id: Uuid) -> Result<Value, RtcError> {
+        let p = &self.producers[self.producer_idx(id)?];
+        Ok(serde_json::json!({
+            "id": p.id,
+            "kind": p.kind,
+            "type": p.type_name(),
+            "paused": p.paused,
+            "transportId": self.transports[p.transport].id,
+            "rtpParameters": p.rtp_parameters,
+            "consumableRtpParameters": p.consumable,
+            "consumerIds": p.consumers.iter().map(|&c| self.consumers[c].id).collect::<Vec<_>>(),
+            "appData": p.app_data,
+        }))
+    }
+
+    /// mediasoup-like producer stats: one `inbound-rtp` entry per stream.
+    pub fn producer_stats(&self, id: Uuid) -> Result<Value, RtcError> {
+        let p = &self.producers[self.producer_idx(id)?];
+        let mime = media_codec(&p.rtp_parameters.codecs).map(|c| c.mime_type.clone()).unwrap_or_default();
+        Ok(Value::Array(
+            p.streams
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "type": "inbound-rtp",
+                        "kind": p.kind,
+                        "mimeType": mime,
+                        "ssrc": s.ssrc,
+                        "packetCount": s.packets,
+                        "byteCount": s.bytes,
+                        "packetsLost": s.lost(),
+                        "jitter": s.jitter(),
+                    })
+                })
+                .collect(),
+        ))
+    }
+
+    // -------------------------------------------------------------- consumers
+
+    /// Creates a consumer of `producer_id` on a transport of the same router.
+    pub fn consume(&mut self, transport_id: Uuid, o: ConsumeOptions) -> Result<ConsumeReply, RtcError> {
+        let t = self.transport_idx(transport_id)?;
+        if self.ids.contains_key(&o.id) {
+            return Err(RtcError::Conflict(format!("id {} already exists", o.id)));
+        }
+        let p = match self.ids.get(&o.producer_id) {
+            Some(Obj::Producer(p)) => *p,
+            _ => {
+                return Err(RtcError::NotFound { kind: "producer", id: o.producer_id });
+            }
+        };
+        let producer = &self.producers[p];
+        if self.transports[producer.transport].router != self.transports[t].router {
+            return Err(RtcError::Unacceptable {
+                field: "producerId".into(),
+                message: "the producer belongs to another router".into(),
+            });
+        }
+        ortc::validate_rtp_capabilities(&o.rtp_capabilities)?;
+        if !ortc::can_consume(&producer.consumable, &o.rtp_capabilities) {
+            return Err(RtcError::Unacceptable {
+                field: "rtpCapabilities".into(),
+                message: format!("cannot consume producer {}: no common codec", o.producer_id),
+            });
+        }
+        let rtp_parameters = ortc::get_consumer_rtp_parameters(&producer.consumable, &o.rtp_capabilities, false)?;
+        let ssrc = rtp_parameters
+            .encodings
+            .first()
+            .and_then(|e| e.ssrc)
+            .ok_or_else(|| RtcError::Conflict("consumer parameters have no SSRC".into()))?;
+        let pt_map = payload_type_map(producer, &rtp_parameters);
+        let ext_map = extension_map(&producer.rtp_parameters, &rtp_parameters);
+        let clock_rate = media_codec(&rtp_parameters.codecs).map(|c| c.clock_rate).unwrap_or(90_000);
+        let source_ssrc = producer.streams[0].ssrc;
+        let kind = producer.kind;
+        let producer_paused = producer.paused;
+        let idx = self.consumers.insert(Consumer {
+            id: o.id,
+            producer: p,
+            transport: t,
+            kind,
+            paused: o.paused,
+            producer_paused,
+            rtp_parameters: rtp_parameters.clone(),
+            ssrc,
+            source_ssrc,
+            pt_map,
+            ext_map,
+            seq: SeqManager::new(clock_rate, rand::random(), rand::random()),
+            packets: 0,
+            bytes: 0,
+            app_data: o.app_data,
+        });
+        self.producers[p].consumers.push(idx);
+        self.transports[t].consumers.push(idx);
+        self.ids.insert(o.id, Obj::Consumer(idx));
+        Ok(ConsumeReply {
+            id: o.id,
+            producer_id: o.producer_id,
+            kind,
+            rtp_parameters,
+            type_: "simple",
+            paused: o.paused,
+            producer_paused,
+        })
+    }
+
+    /// Closes a consumer.
+    pub fn close_consumer(&mut self, id: Uuid) -> Result<(), RtcError> {
+        let c = self.consumer_idx(id)?;
+        self.close_consumer_idx(c);
+        self.events.push(Event::ConsumerClose { consumer_id: id });
+        Ok(())
+    }
+
+    fn close_consumer_idx(&mut self, c: usize) {
+        let consumer = self.consumers.remove(c).expect("consumer index is live");
+        if let Some(p) = self.producers.get_mut(consumer.producer) {
+            p.consumers.retain(|&x| x != c);
+        }
+        if let Some(t) = self.transports.get_mut(consumer.transport) {
+            t.consumers.retain(|&x| x != c);
+        }
+        self.ids.remove(&consumer.id);
+    }
+
+    /// Pauses or resumes a consumer. On resume its stream continues without a sequence gap.
+    pub fn set_consumer_paused(&mut self, id: Uuid, paused: bool) -> Result<(), RtcError> {
+        let c = self.consumer_idx(id)?;
+        self.consumers[c].set_paused(paused);
+        Ok(())
+    }
+
+    /// Checks a consumer exists (for requests that are no-ops on plain transports, such as a
+    /// key-frame request before RTCP feedback exists).
+    pub fn check_consumer(&self, id: Uuid) -> Result<(), RtcError> {
+        self.consumer_idx(id).map(|_| ())
+    }
+
+    /// A consumer's dump.
+    pub fn dump_consumer(&self, id: Uuid) -> Result<Value, RtcError> {
+        let c = &self.consumers[self.consumer_idx(id)?];
+        Ok(serde_json::json!({
+            "id": c.id,
+            "producerId": self.producers[c.producer].id,
+            "transportId": self.transports[c.transport].id,
+            "kind": c.kind,
+            "type": "simple",
+            "paused": c.paused,
+            "producerPaused": c.producer_paused,
+            "rtpParameters": c.rtp_parameters,
+            "appData": c.app_data,
+        }))
+    }
+
+    /// mediasoup-like consumer stats: its `outbound-rtp` entry, then its producer's `inbound-rtp`.
+    pub fn consumer_stats(&self, id: Uuid) -> Result<Value, RtcError> {
+        let c = &self.consumers[self.consumer_idx(id)?];
+        let mime = media_codec(&c.rtp_parameters.codecs).map(|x| x.mime_type.clone()).unwrap_or_default();
+        let mut out = vec![serde_json::json!({
+            "type": "outbound-rtp",
+            "kind": c.kind,
+            "mimeType": mime,
+            "ssrc": c.ssrc,
+            "packetCount": c.packets,
+            "byteCount": c.bytes,
+        })];
+        if let Value::Array(inbound) = self.producer_stats(self.producers[c.producer].id)? {
+            out.extend(inbound);
+        }
+        Ok(Value::Array(out))
+    }
+
+    // --------------------------------------------------------- the data path
+
+    /// Handles one datagram received on `sock` from `from`: RTP is forwarded to the consumers
+    /// of its producer, each rewritten to the consumer's SSRC, payload type, sequence number,
+    /// timestamp and header extension ids. Never allocates; every drop is counted.
+    #[inline]
+    pub fn handle_datagram<T: Transmit>(
+        &mut self,
+        now: Instant,
+        sock: SockId,
+        from: SocketAddr,
+        data: &mut [u8],
+        tx: &mut T,
+    ) {
+        self.counters.packets_in += 1;
+        self.counters.bytes_in += data.len() as u64;
+        let Some(&(t, is_rtcp_sock)) = self.by_sock.get(&sock) else {
+            self.counters.drop(DropReason::UnknownSocket);
+            return;
+        };
+        let transport = &mut self.transports[t];
+        let p = transport.plain_mut();
+        let expected = if is_rtcp_sock { p.rtcp_remote } else { p.remote };
+        match expected {
+            Some(r) if r == from => {}
+            Some(_) => {
+                self.counters.drop(DropReason::UnknownSource);
+                return;
+            }
+            None if p.comedia => {
+                // RFC 4145's "comedia": the first datagram tells where the remote is.
+                if is_rtcp_sock {
+                    p.rtcp_remote = Some(from);
+                } else {
+                    p.remote = Some(from);
+                    if p.rtcp_mux() {
+                        p.rtcp_remote = Some(from);
+                    }
+                }
+                let (transport_id, tuple) = (transport.id, transport.tuple());
+                self.events.push(Event::TransportTuple { transport_id, tuple });
+            }
+            None => {
+                self.counters.drop(DropReason::NotConnected);
+                return;
+            }
+        }
+        let transport = &mut self.transports[t];
+        transport.counters.bytes_received += data.len() as u64;
+        match classify(data) {
+            PacketKind::Rtp if !is_rtcp_sock => self.on_rtp(now, t, data, tx),
+            PacketKind::Rtcp => self.on_rtcp(t, data),
+            PacketKind::Stun | PacketKind::Dtls => self.counters.drop(DropReason::Unsupported),
+            _ => self.counters.drop(DropReason::Malformed),
+        }
+    }
+
+    #[inline]
+    fn on_rtp<T: Transmit>(&mut self, now: Instant, t: usize, data: &mut [u8], tx: &mut T) {
+        let Ok(pkt) = RtpPacket::parse(data) else {
+            self.counters.drop(DropReason::Malformed);
+            return;
+        };
+        let (ssrc, seq, ts, pt) = (pkt.ssrc(), pkt.sequence(), pkt.timestamp(), pkt.payload_type());
+        let len = data.len();
+        let Self { transports, producers, consumers, counters, .. } = self;
+        let transport = &mut transports[t];
+        transport.counters.rtp_packets_received += 1;
+        let Some(&p) = transport.ssrc_table.get(&ssrc) else {
+            counters.drop(DropReason::UnknownSsrc);
+            return;
+        };
+        let producer = &mut producers[p];
+        if let Some(stream) = producer.stream_mut(ssrc) {
+            stream.receive(now, seq, ts, len);
+        }
+        if producer.paused {
+            counters.drop(DropReason::ProducerPaused);
+            return;
+        }
+        for &c in &producer.consumers {
+            let consumer = &mut consumers[c];
+            if !consumer.active() || consumer.source_ssrc != ssrc {
+                continue;
+            }
+            let out_pt = consumer.pt_map[(pt & 0x7F) as usize];
+            if out_pt == PT_NONE {
+                continue;
+            }
+            let Some((out_seq, out_ts)) = consumer.seq.rewrite(now, seq, ts) else {
+                counters.drop(DropReason::Stale);
+                continue;
+            };
+            let ct = &mut transports[consumer.transport];
+            let Some((sock, dest)) = ct.rtp_destination() else {
+                continue;
+            };
+            let out_ssrc = consumer.ssrc;
+            let ext_map = consumer.ext_map.as_deref();
+            let sent = tx.send_with(sock, dest, |buf| {
+                let out = &mut buf[..len];
+                out.copy_from_slice(data);
+                rtp::rewrite_fixed_header(out, out_pt, out_seq, out_ts, out_ssrc);
+                if let Some(map) = ext_map
+                    && let Ok(mut m) = rtp::RtpPacketMut::parse(out)
+                {
+                    m.remap_extension_ids(map);
+                }
+                len
+            });
+            if sent {
+                consumer.packets += 1;
+                consumer.bytes += len as u64;
+                ct.counters.rtp_packets_sent += 1;
+                ct.counters.bytes_sent += len as u64;
+                counters.rtp_forwarded += 1;
+                counters.packets_out += 1;
+                counters.bytes_out += len as u64;
+            } else {
+                counters.drop(DropReason::NoSendBuffer);
+            }
+        }
+    }
+
+    fn on_rtcp(&mut self, t: usize, data: &[u8]) {
+        if rtcp::validate_compound(data).is_err() {
+            self.counters.drop(DropReason::Malformed);
+            return;
+        }
+        self.counters.rtcp_in += 1;
+        self.transports[t].counters.rtcp_packets_received += 1;
+    }
+}
+
+/// The first non-RTX codec: the media codec of a stream.
+fn media_codec(codecs: &[RtpCodecParameters]) -> Option<&RtpCodecParameters> {
+    codecs.iter().find(|c| !c.mime_type.to_ascii_lowercase().ends_with("/rtx"))
+}
+
+fn same_codec(a: &RtpCodecParameters, b: &RtpCodecParameters) -> bool {
+    a.mime_type.eq_ignore_ascii_case(&b.mime_type)
+        && a.clock_rate == b.clock_rate
+        && a.channels.unwrap_or(1) == b.channels.unwrap_or(1)
+}
+
+/// Consumer payload type for each producer payload type: producer PT → router PT (the
+/// producer's mapping) → the consumer codec matching the router's codec.
+fn payload_type_map(producer: &Producer, consumer: &RtpParameters) -> [u8; 128] {
+    let mut map = [PT_NONE; 128];
+    for (producer_pt, router_pt) in producer.mapping.codec_pairs() {
+        let Some(router_codec) = producer.consumable.codecs.iter().find(|c| c.payload_type == router_pt) else {
+            continue;
+        };
+        if let Some(cc) = consumer.codecs.iter().find(|c| same_codec(c, router_codec)) {
+            map[(producer_pt & 0x7F) as usize] = cc.payload_type;
+        }
+    }
+    map
+}
+
+/// Consumer header extension id for each producer id, or `None` when they are the same.
+fn extension_map(producer: &RtpParameters, consumer: &RtpParameters) -> Option<Box<[u8; 256]>> {
+    let mut map = Box::new([0u8; 256]);
+    let mut identity = true;
+    for pe in &producer.header_extensions {
+        let to = consumer
+            .header_extensions
+            .iter()
+            .find(|ce| ce.uri == pe.uri)
+            .map(|ce| ce.id)
+            .unwrap_or(0);
+        map[pe.id as usize] = to;
+        identity &= to == pe.id;
+    }
+    (!identity).then_some(map)
+}

@@ -1,0 +1,99 @@
+//! Per-worker counters of the forwarding path: plain integers owned by the worker thread and
+//! published to the control plane once per loop iteration (STYLE.md: counters, not logs).
+
+/// Why a received datagram was not forwarded.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Not a well-formed RTP/RTCP packet (or an unknown protocol on that socket).
+    Malformed,
+    /// Arrived on a socket no transport owns any more.
+    UnknownSocket,
+    /// Came from an address other than the transport's connected remote.
+    UnknownSource,
+    /// The transport has no remote yet (not connected, no comedia).
+    NotConnected,
+    /// RTP with an SSRC (mid, rid) no producer on the transport announced.
+    UnknownSsrc,
+    /// The producer is paused.
+    ProducerPaused,
+    /// A consumer's packet found no free send buffer.
+    NoSendBuffer,
+    /// A protocol this transport does not speak (e.g. STUN on a plain transport).
+    Unsupported,
+    /// A datagram on the shared port whose flow no worker owns.
+    UnknownFlow,
+    /// The owning worker's hand-off queue was full.
+    HandoffQueueFull,
+    /// A packet older than a consumer's sync point after a resume (would go backwards).
+    Stale,
+}
+
+impl DropReason {
+    /// Every reason, in the order of [`WorkerCounters::drops`].
+    pub const ALL: [DropReason; 11] = [
+        DropReason::Malformed,
+        DropReason::UnknownSocket,
+        DropReason::UnknownSource,
+        DropReason::NotConnected,
+        DropReason::UnknownSsrc,
+        DropReason::ProducerPaused,
+        DropReason::NoSendBuffer,
+        DropReason::Unsupported,
+        DropReason::UnknownFlow,
+        DropReason::HandoffQueueFull,
+        DropReason::Stale,
+    ];
+
+    /// The label used in `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownSocket => "unknown_socket",
+            DropReason::UnknownSource => "unknown_source",
+            DropReason::NotConnected => "not_connected",
+            DropReason::UnknownSsrc => "unknown_ssrc",
+            DropReason::ProducerPaused => "producer_paused",
+            DropReason::NoSendBuffer => "no_send_buffer",
+            DropReason::Unsupported => "unsupported",
+            DropReason::UnknownFlow => "unknown_flow",
+            DropReason::HandoffQueueFull => "handoff_queue_full",
+            DropReason::Stale => "stale",
+        }
+    }
+}
+
+/// Counters of one worker since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerCounters {
+    /// Datagrams received on any socket.
+    pub packets_in: u64,
+    /// Bytes of those datagrams.
+    pub bytes_in: u64,
+    /// Datagrams queued for sending.
+    pub packets_out: u64,
+    /// Bytes of those datagrams.
+    pub bytes_out: u64,
+    /// RTP packets forwarded to consumers (one per consumer).
+    pub rtp_forwarded: u64,
+    /// RTCP packets received.
+    pub rtcp_in: u64,
+    /// Drops, indexed as [`DropReason::ALL`].
+    pub drops: [u64; DropReason::ALL.len()],
+    /// Datagrams this worker handed to another worker that owns their flow.
+    pub handoffs_out: u64,
+    /// Datagrams other workers handed to this one.
+    pub handoffs_in: u64,
+}
+
+impl WorkerCounters {
+    /// Counts one dropped datagram.
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+
+    /// Drops counted for `reason`.
+    pub fn drops_of(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+}

@@ -1,0 +1,70 @@
+//! State changes the core reports to the control plane (the SSE stream of DESIGN.md §4).
+
+use uuid::Uuid;
+
+use super::TransportTuple;
+
+/// One state change. Serialized by the control plane as `{"event": name, "data": {...}}`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A producer closed (explicitly or with its transport or router).
+    ProducerClose {
+        /// The producer.
+        producer_id: Uuid,
+    },
+    /// A consumer closed because its producer closed (mediasoup's `producerclose`).
+    ConsumerProducerClose {
+        /// The consumer.
+        consumer_id: Uuid,
+        /// Its producer.
+        producer_id: Uuid,
+    },
+    /// A consumer closed (explicitly or with its transport or router).
+    ConsumerClose {
+        /// The consumer.
+        consumer_id: Uuid,
+    },
+    /// A consumer's producer was paused.
+    ConsumerProducerPause {
+        /// The consumer.
+        consumer_id: Uuid,
+    },
+    /// A consumer's producer was resumed.
+    ConsumerProducerResume {
+        /// The consumer.
+        consumer_id: Uuid,
+    },
+    /// A transport closed.
+    TransportClose {
+        /// The transport.
+        transport_id: Uuid,
+    },
+    /// A plain transport learned or was given its remote tuple (`comedia` or `connect`).
+    TransportTuple {
+        /// The transport.
+        transport_id: Uuid,
+        /// Its tuple.
+        tuple: TransportTuple,
+    },
+    /// A router closed.
+    RouterClose {
+        /// The router.
+        router_id: Uuid,
+    },
+}
+
+impl Event {
+    /// mediasoup-style event name, e.g. `consumer.producerclose`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::ProducerClose { .. } => "producer.close",
+            Event::ConsumerProducerClose { .. } => "consumer.producerclose",
+            Event::ConsumerClose { .. } => "consumer.close",
+            Event::ConsumerProducerPause { .. } => "consumer.producerpause",
+            Event::ConsumerProducerResume { .. } => "consumer.producerresume",
+            Event::TransportClose { .. } => "transport.close",
+            Event::TransportTuple { .. } => "transport.tuple",
+            Event::RouterClose { .. } => "router.close",
+        }
+    }
+}

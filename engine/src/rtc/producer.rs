@@ -1,0 +1,41 @@
+//! A Producer: one media source sent into a router over a transport (mediasoup's `Producer`).
+//! Keeps the receive statistics of each of its RTP streams and the list of its consumers.
+
+use uuid::Uuid;
+
+use super::ortc::RtpMapping;
+use super::rtp_parameters::{MediaKind, RtpParameters};
+use super::rtp_stream::RtpStreamRecv;
+
+#[derive(Debug)]
+pub(crate) struct Producer {
+    pub(crate) id: Uuid,
+    pub(crate) transport: usize,
+    pub(crate) kind: MediaKind,
+    pub(crate) paused: bool,
+    pub(crate) rtp_parameters: RtpParameters,
+    /// The producer's parameters in the router's numbering (what consumers are derived from).
+    pub(crate) consumable: RtpParameters,
+    pub(crate) mapping: RtpMapping,
+    /// One receive stream per encoding SSRC, in encoding order.
+    pub(crate) streams: Vec<RtpStreamRecv>,
+    /// Consumer slab indices.
+    pub(crate) consumers: Vec<usize>,
+    pub(crate) app_data: serde_json::Value,
+}
+
+impl Producer {
+    /// "simple" for one encoding, "simulcast" for several (mediasoup's producer types).
+    pub(crate) fn type_name(&self) -> &'static str {
+        if self.rtp_parameters.encodings.len() > 1 {
+            "simulcast"
+        } else {
+            "simple"
+        }
+    }
+
+    #[inline]
+    pub(crate) fn stream_mut(&mut self, ssrc: u32) -> Option<&mut RtpStreamRecv> {
+        self.streams.iter_mut().find(|s| s.ssrc == ssrc)
+    }
+}
