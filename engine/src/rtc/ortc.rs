@@ -34,7 +34,7 @@ use super::rtp_parameters::{
     RtpHeaderExtensionDirection, RtpHeaderExtensionParameters, RtpParameters, ScalabilityMode,
 };
 use super::supported_rtp_capabilities::{
-    supported_rtp_capabilities, ABS_SEND_TIME_URI, TRANSPORT_WIDE_CC_URI,
+    ABS_SEND_TIME_URI, TRANSPORT_WIDE_CC_URI, supported_rtp_capabilities,
 };
 
 /// Why RTP capabilities or parameters were refused. Every message names the offending field as
@@ -64,11 +64,17 @@ pub enum OrtcError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> OrtcError {
-    OrtcError::InvalidField { field: field.into(), message: message.into() }
+    OrtcError::InvalidField {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 fn unsupported(field: impl Into<String>, message: impl Into<String>) -> OrtcError {
-    OrtcError::Unsupported { field: field.into(), message: message.into() }
+    OrtcError::Unsupported {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// How a producer's payload types and encodings map to the router's: the router rewrites every
@@ -152,7 +158,10 @@ fn param_text(params: &Parameters, key: &str) -> Option<String> {
 
 /// The `apt` (associated payload type) of an RTX codec.
 fn apt(params: &Parameters) -> Option<u8> {
-    params.get("apt")?.as_u64().and_then(|v| u8::try_from(v).ok())
+    params
+        .get("apt")?
+        .as_u64()
+        .and_then(|v| u8::try_from(v).ok())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,10 +171,16 @@ fn apt(params: &Parameters) -> Option<u8> {
 fn validate_parameters(field: &str, params: &Parameters) -> Result<(), OrtcError> {
     for (key, value) in params {
         if !(value.is_string() || value.is_number()) {
-            return Err(invalid(format!("{field}.parameters.{key}"), "must be a string or a number"));
+            return Err(invalid(
+                format!("{field}.parameters.{key}"),
+                "must be a string or a number",
+            ));
         }
         if key == "apt" && apt(params).is_none_or(|pt| pt > 127) {
-            return Err(invalid(format!("{field}.parameters.apt"), "must be a payload type 0-127"));
+            return Err(invalid(
+                format!("{field}.parameters.apt"),
+                "must be a payload type 0-127",
+            ));
         }
     }
     Ok(())
@@ -173,7 +188,10 @@ fn validate_parameters(field: &str, params: &Parameters) -> Result<(), OrtcError
 
 fn validate_feedback(field: &str, feedback: &[RtcpFeedback]) -> Result<(), OrtcError> {
     match feedback.iter().position(|fb| fb.r#type.is_empty()) {
-        Some(i) => Err(invalid(format!("{field}.rtcpFeedback[{i}].type"), "must not be empty")),
+        Some(i) => Err(invalid(
+            format!("{field}.rtcpFeedback[{i}].type"),
+            "must not be empty",
+        )),
         None => Ok(()),
     }
 }
@@ -200,13 +218,19 @@ fn validate_codec_common(
             return Err(invalid(format!("{field}.channels"), "must be positive"));
         }
         (MediaKind::Video, Some(_)) => {
-            return Err(invalid(format!("{field}.channels"), "only audio codecs have channels"));
+            return Err(invalid(
+                format!("{field}.channels"),
+                "only audio codecs have channels",
+            ));
         }
         _ => {}
     }
     validate_parameters(field, parameters)?;
     if is_rtx(mime_type) && apt(parameters).is_none() {
-        return Err(invalid(format!("{field}.parameters.apt"), "missing for an RTX codec"));
+        return Err(invalid(
+            format!("{field}.parameters.apt"),
+            "missing for an RTX codec",
+        ));
     }
     Ok(kind)
 }
@@ -222,11 +246,18 @@ fn validate_codec_capability(field: &str, codec: &RtpCodecCapability) -> Result<
     if kind != codec.kind {
         return Err(invalid(
             format!("{field}.kind"),
-            format!("{:?} does not match mimeType {:?}", codec.kind.as_str(), codec.mime_type),
+            format!(
+                "{:?} does not match mimeType {:?}",
+                codec.kind.as_str(),
+                codec.mime_type
+            ),
         ));
     }
     if codec.preferred_payload_type.is_some_and(|pt| pt > 127) {
-        return Err(invalid(format!("{field}.preferredPayloadType"), "must be 0-127"));
+        return Err(invalid(
+            format!("{field}.preferredPayloadType"),
+            "must be 0-127",
+        ));
     }
     validate_feedback(field, &codec.rtcp_feedback)
 }
@@ -272,7 +303,10 @@ pub fn validate_rtp_parameters(params: &RtpParameters) -> Result<(), OrtcError> 
         if codec.payload_type > 127 {
             return Err(invalid(format!("{field}.payloadType"), "must be 0-127"));
         }
-        if params.codecs[..i].iter().any(|c| c.payload_type == codec.payload_type) {
+        if params.codecs[..i]
+            .iter()
+            .any(|c| c.payload_type == codec.payload_type)
+        {
             return Err(invalid(
                 format!("{field}.payloadType"),
                 format!("payload type {} is used twice", codec.payload_type),
@@ -353,17 +387,15 @@ fn match_codecs(a: CodecRef<'_>, b: CodecRef<'_>, strict: bool) -> Option<CodecM
     {
         return None;
     }
-    let mut matched = CodecMatch { h264_profile_level_id: None };
+    let mut matched = CodecMatch {
+        h264_profile_level_id: None,
+    };
     let same = |key: &str, default: Option<&str>| {
         let or_default = |p| param_text(p, key).or(default.map(str::to_owned));
         or_default(a.parameters) == or_default(b.parameters)
     };
-    match mime.as_str() {
-        "audio/multiopus" => {
-            if !same("num_streams", None) || !same("coupled_streams", None) {
-                return None;
-            }
-        }
+    let compatible = match mime.as_str() {
+        "audio/multiopus" => same("num_streams", None) && same("coupled_streams", None),
         "video/h264" | "video/h264-svc" if strict => {
             if !same("packetization-mode", Some("0"))
                 || !h264::is_same_profile(a.parameters, b.parameters)
@@ -372,15 +404,12 @@ fn match_codecs(a: CodecRef<'_>, b: CodecRef<'_>, strict: bool) -> Option<CodecM
             }
             matched.h264_profile_level_id =
                 h264::profile_level_id_for_answer(a.parameters, b.parameters).ok()?;
+            true
         }
-        "video/vp9" if strict => {
-            if !same("profile-id", Some("0")) {
-                return None;
-            }
-        }
-        _ => {}
-    }
-    Some(matched)
+        "video/vp9" if strict => same("profile-id", Some("0")),
+        _ => true,
+    };
+    compatible.then_some(matched)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,12 +455,17 @@ pub fn generate_router_rtp_capabilities(
             .ok_or_else(|| {
                 unsupported(
                     field.as_str(),
-                    format!("media codec not supported [mimeType:{}]", media_codec.mime_type),
+                    format!(
+                        "media codec not supported [mimeType:{}]",
+                        media_codec.mime_type
+                    ),
                 )
             })?;
 
-        let pt = match (media_codec.preferred_payload_type, supported_codec.preferred_payload_type)
-        {
+        let pt = match (
+            media_codec.preferred_payload_type,
+            supported_codec.preferred_payload_type,
+        ) {
             (Some(pt), _) => {
                 reserved.push(pt);
                 pt
@@ -439,7 +473,11 @@ pub fn generate_router_rtp_capabilities(
             (None, Some(pt)) => pt,
             (None, None) => next_dynamic(&field, &reserved)?,
         };
-        if caps.codecs.iter().any(|c| c.preferred_payload_type == Some(pt)) {
+        if caps
+            .codecs
+            .iter()
+            .any(|c| c.preferred_payload_type == Some(pt))
+        {
             return Err(invalid(
                 format!("{field}.preferredPayloadType"),
                 format!("payload type {pt} is already taken by another codec"),
@@ -511,9 +549,10 @@ pub fn get_producer_rtp_parameters_mapping(
                     ),
                 )
             })?;
-        mapping
-            .codecs
-            .push(RtpMappingCodec { payload_type: codec.payload_type, mapped_payload_type });
+        mapping.codecs.push(RtpMappingCodec {
+            payload_type: codec.payload_type,
+            mapped_payload_type,
+        });
     }
 
     for (i, codec) in params.codecs.iter().enumerate() {
@@ -529,7 +568,10 @@ pub fn get_producer_rtp_parameters_mapping(
             .find(|m| m.payload_type == media_pt)
             .map(|m| m.mapped_payload_type)
             .ok_or_else(|| {
-                invalid(format!("{field}.parameters.apt"), format!("no media codec has payload type {media_pt}"))
+                invalid(
+                    format!("{field}.parameters.apt"),
+                    format!("no media codec has payload type {media_pt}"),
+                )
             })?;
         let mapped_payload_type = router_caps
             .codecs
@@ -537,11 +579,15 @@ pub fn get_producer_rtp_parameters_mapping(
             .find(|cap| is_rtx(&cap.mime_type) && apt(&cap.parameters) == Some(media_mapped))
             .and_then(|cap| cap.preferred_payload_type)
             .ok_or_else(|| {
-                unsupported(field.as_str(), format!("the router has no RTX codec for payload type {media_mapped}"))
+                unsupported(
+                    field.as_str(),
+                    format!("the router has no RTX codec for payload type {media_mapped}"),
+                )
             })?;
-        mapping
-            .codecs
-            .push(RtpMappingCodec { payload_type: codec.payload_type, mapped_payload_type });
+        mapping.codecs.push(RtpMappingCodec {
+            payload_type: codec.payload_type,
+            mapped_payload_type,
+        });
     }
 
     let base = random_ssrc();
@@ -579,25 +625,30 @@ pub fn get_consumable_rtp_parameters(
             .iter()
             .find(|m| m.payload_type == codec.payload_type)
             .and_then(|m| {
-                router_caps.codecs.iter().find(|cap| cap.preferred_payload_type == Some(m.mapped_payload_type))
+                router_caps
+                    .codecs
+                    .iter()
+                    .find(|cap| cap.preferred_payload_type == Some(m.mapped_payload_type))
             })
         else {
             continue;
         };
-        let Some(pt) = cap.preferred_payload_type else { continue };
+        let Some(pt) = cap.preferred_payload_type else {
+            continue;
+        };
 
         // Keep the producer's codec parameters; for H264, with the profile-level-id an answer
         // to the router would carry (mediasoup's `matchCodecs(…, {modify: true})`).
         let mut parameters = codec.parameters.clone();
-        if let Some(matched) = match_codecs(codec.into(), cap.into(), true) {
-            if h264::is_h264(&codec.mime_type) {
-                match matched.h264_profile_level_id {
-                    Some(id) => {
-                        parameters.insert(h264::PROFILE_LEVEL_ID.to_owned(), Value::from(id));
-                    }
-                    None => {
-                        parameters.remove(h264::PROFILE_LEVEL_ID);
-                    }
+        let h264_match = match_codecs(codec.into(), cap.into(), true)
+            .filter(|_| h264::is_h264(&codec.mime_type));
+        if let Some(matched) = h264_match {
+            match matched.h264_profile_level_id {
+                Some(id) => {
+                    parameters.insert(h264::PROFILE_LEVEL_ID.to_owned(), Value::from(id));
+                }
+                None => {
+                    parameters.remove(h264::PROFILE_LEVEL_ID);
                 }
             }
         }
@@ -679,7 +730,11 @@ pub fn can_consume(consumable: &RtpParameters, caps: &RtpCapabilities) -> bool {
     consumable
         .codecs
         .iter()
-        .find(|codec| caps.codecs.iter().any(|cap| match_codecs(cap.into(), (*codec).into(), true).is_some()))
+        .find(|codec| {
+            caps.codecs
+                .iter()
+                .any(|cap| match_codecs(cap.into(), (*codec).into(), true).is_some())
+        })
         .is_some_and(|codec| !is_rtx(&codec.mime_type))
 }
 
@@ -716,7 +771,8 @@ pub fn get_consumer_rtp_parameters(
     let mut rtx_supported = false;
 
     for codec in &consumable.codecs {
-        let taken = |pt: u8, codecs: &[RtpCodecParameters]| codecs.iter().any(|c| c.payload_type == pt);
+        let taken =
+            |pt: u8, codecs: &[RtpCodecParameters]| codecs.iter().any(|c| c.payload_type == pt);
         if is_rtx(&codec.mime_type) {
             if !enable_rtx {
                 continue;
@@ -776,7 +832,11 @@ pub fn get_consumer_rtp_parameters(
     }
 
     if codecs.first().is_none_or(|c| is_rtx(&c.mime_type)) {
-        let offered: Vec<&str> = consumable.codecs.iter().map(|c| c.mime_type.as_str()).collect();
+        let offered: Vec<&str> = consumable
+            .codecs
+            .iter()
+            .map(|c| c.mime_type.as_str())
+            .collect();
         return Err(OrtcError::CannotConsume(format!(
             "rtpCapabilities.codecs has none of the producer's codecs {offered:?}"
         )));
@@ -784,14 +844,20 @@ pub fn get_consumer_rtp_parameters(
 
     let mut header_extensions: Vec<RtpHeaderExtensionParameters> = Vec::new();
     for ext in &consumable.header_extensions {
-        let Some(cap) = caps.header_extensions.iter().find(|cap| cap.kind == kind && cap.uri == ext.uri)
+        let Some(cap) = caps
+            .header_extensions
+            .iter()
+            .find(|cap| cap.kind == kind && cap.uri == ext.uri)
         else {
             continue;
         };
         if header_extensions.iter().any(|e| e.id == cap.preferred_id) {
             continue;
         }
-        header_extensions.push(RtpHeaderExtensionParameters { id: cap.preferred_id, ..ext.clone() });
+        header_extensions.push(RtpHeaderExtensionParameters {
+            id: cap.preferred_id,
+            ..ext.clone()
+        });
     }
 
     let has_ext = |uri: &str| header_extensions.iter().any(|e| e.uri == uri);
@@ -803,7 +869,9 @@ pub fn get_consumer_rtp_parameters(
         &["transport-cc", "goog-remb"]
     };
     for codec in &mut codecs {
-        codec.rtcp_feedback.retain(|fb| !dropped.contains(&fb.r#type.as_str()));
+        codec
+            .rtcp_feedback
+            .retain(|fb| !dropped.contains(&fb.r#type.as_str()));
     }
 
     let encodings = if pipe {
@@ -815,22 +883,32 @@ pub fn get_consumer_rtp_parameters(
             .zip(0u32..)
             .map(|(encoding, i)| RtpEncodingParameters {
                 ssrc: Some(base.wrapping_add(i)),
-                rtx: rtx_supported.then(|| RtpEncodingParametersRtx { ssrc: base_rtx.wrapping_add(i) }),
+                rtx: rtx_supported.then(|| RtpEncodingParametersRtx {
+                    ssrc: base_rtx.wrapping_add(i),
+                }),
                 ..encoding.clone()
             })
             .collect()
     } else {
         let ssrc = random_ssrc();
-        let mut scalability_mode =
-            consumable.encodings.iter().find_map(|e| e.scalability_mode.clone());
+        let mut scalability_mode = consumable
+            .encodings
+            .iter()
+            .find_map(|e| e.scalability_mode.clone());
         if consumable.encodings.len() > 1 {
             let temporal = ScalabilityMode::parse(scalability_mode.as_deref()).temporal_layers;
             scalability_mode = Some(format!("L{}T{temporal}", consumable.encodings.len()));
         }
-        let max_bitrate = consumable.encodings.iter().filter_map(|e| e.max_bitrate).max();
+        let max_bitrate = consumable
+            .encodings
+            .iter()
+            .filter_map(|e| e.max_bitrate)
+            .max();
         vec![RtpEncodingParameters {
             ssrc: Some(ssrc),
-            rtx: rtx_supported.then(|| RtpEncodingParametersRtx { ssrc: ssrc.wrapping_add(1) }),
+            rtx: rtx_supported.then(|| RtpEncodingParametersRtx {
+                ssrc: ssrc.wrapping_add(1),
+            }),
             scalability_mode,
             max_bitrate: max_bitrate.filter(|&b| b > 0),
             ..RtpEncodingParameters::default()
@@ -855,14 +933,16 @@ pub fn get_consumer_rtp_parameters(
 /// when their profiles are the same; levels may differ. An absent `profile-level-id` means
 /// `42e01f` (Constrained Baseline, level 3.1).
 mod h264 {
-    use super::{param_text, Parameters};
+    use super::{Parameters, param_text};
 
     pub(super) const PROFILE_LEVEL_ID: &str = "profile-level-id";
     const DEFAULT_PROFILE_LEVEL_ID: &str = "42e01f";
     /// Level 1b, which these profiles code as level_idc 11 with constraint_set3_flag.
     const LEVEL_1B: u8 = 0;
     const LEVEL_1: u8 = 10;
-    const VALID_LEVELS: [u8; 16] = [10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52];
+    const VALID_LEVELS: [u8; 16] = [
+        10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52,
+    ];
     const CONSTRAINT_SET3_FLAG: u8 = 0x10;
 
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -915,7 +995,10 @@ mod h264 {
     }
 
     fn from_params(params: &Parameters) -> Option<ProfileLevelId> {
-        parse(&param_text(params, PROFILE_LEVEL_ID).unwrap_or_else(|| DEFAULT_PROFILE_LEVEL_ID.to_owned()))
+        parse(
+            &param_text(params, PROFILE_LEVEL_ID)
+                .unwrap_or_else(|| DEFAULT_PROFILE_LEVEL_ID.to_owned()),
+        )
     }
 
     fn to_text(id: ProfileLevelId) -> Option<String> {
@@ -952,7 +1035,8 @@ mod h264 {
     }
 
     pub(super) fn is_h264(mime_type: &str) -> bool {
-        mime_type.eq_ignore_ascii_case("video/h264") || mime_type.eq_ignore_ascii_case("video/h264-svc")
+        mime_type.eq_ignore_ascii_case("video/h264")
+            || mime_type.eq_ignore_ascii_case("video/h264-svc")
     }
 
     /// Both parse and have the same profile.
@@ -974,14 +1058,16 @@ mod h264 {
             (Some(l), Some(r)) if l.profile == r.profile => (l, r),
             _ => return Err(()),
         };
-        let level = if level_asymmetry_allowed(local) && level_asymmetry_allowed(remote) {
-            local_id.level
-        } else if is_less_level(local_id.level, remote_id.level) {
+        let asymmetry_allowed = level_asymmetry_allowed(local) && level_asymmetry_allowed(remote);
+        let level = if asymmetry_allowed || is_less_level(local_id.level, remote_id.level) {
             local_id.level
         } else {
             remote_id.level
         };
-        Ok(to_text(ProfileLevelId { profile: local_id.profile, level }))
+        Ok(to_text(ProfileLevelId {
+            profile: local_id.profile,
+            level,
+        }))
     }
 
     #[cfg(test)]
@@ -1004,7 +1090,14 @@ mod h264 {
             assert_eq!(id("42f00b"), Some((Profile::ConstrainedBaseline, LEVEL_1B)));
             assert_eq!(id("42e0ff"), None);
             assert_eq!(id("xyz"), None);
-            assert_eq!(to_text(ProfileLevelId { profile: Profile::Main, level: 50 }).as_deref(), Some("4d0032"));
+            assert_eq!(
+                to_text(ProfileLevelId {
+                    profile: Profile::Main,
+                    level: 50
+                })
+                .as_deref(),
+                Some("4d0032")
+            );
         }
 
         #[test]
@@ -1016,10 +1109,19 @@ mod h264 {
             assert!(is_same_profile(&cb31, &cb52));
             assert!(!is_same_profile(&cb31, &main));
             assert!(is_same_profile(&p(json!({})), &cb31), "absent means 42e01f");
-            assert_eq!(profile_level_id_for_answer(&cb52, &cb31), Ok(Some("42e034".to_owned())));
-            assert_eq!(profile_level_id_for_answer(&cb52_sym, &cb31), Ok(Some("42e01f".to_owned())));
+            assert_eq!(
+                profile_level_id_for_answer(&cb52, &cb31),
+                Ok(Some("42e034".to_owned()))
+            );
+            assert_eq!(
+                profile_level_id_for_answer(&cb52_sym, &cb31),
+                Ok(Some("42e01f".to_owned()))
+            );
             assert_eq!(profile_level_id_for_answer(&cb31, &main), Err(()));
-            assert_eq!(profile_level_id_for_answer(&p(json!({})), &p(json!({}))), Ok(None));
+            assert_eq!(
+                profile_level_id_for_answer(&p(json!({})), &p(json!({}))),
+                Ok(None)
+            );
         }
     }
 }
@@ -1144,7 +1246,12 @@ mod tests {
             {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2}
         ])))
         .expect("supported");
-        assert!(audio_only.header_extensions.iter().all(|e| e.kind == MediaKind::Audio));
+        assert!(
+            audio_only
+                .header_extensions
+                .iter()
+                .all(|e| e.kind == MediaKind::Audio)
+        );
     }
 
     fn field_of(err: OrtcError) -> String {
@@ -1157,37 +1264,51 @@ mod tests {
     #[test]
     fn router_capability_errors_name_the_field() {
         let fail = |v| generate_router_rtp_capabilities(&codecs(v)).expect_err("must fail");
-        let opus = json!({"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2});
+        let opus =
+            json!({"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2});
 
-        let err = fail(json!([opus, {"kind": "video", "mimeType": "video/foo", "clockRate": 90000}]));
+        let err =
+            fail(json!([opus, {"kind": "video", "mimeType": "video/foo", "clockRate": 90000}]));
         assert!(matches!(err, OrtcError::Unsupported { .. }));
         assert!(err.to_string().contains("mediaCodecs[1]"), "{err}");
 
         assert_eq!(
-            field_of(fail(json!([{"kind": "audio", "mimeType": "audio/opus", "clockRate": 0}]))),
+            field_of(fail(
+                json!([{"kind": "audio", "mimeType": "audio/opus", "clockRate": 0}])
+            )),
             "mediaCodecs[0].clockRate"
         );
         assert_eq!(
-            field_of(fail(json!([{"kind": "audio", "mimeType": "opus", "clockRate": 48000}]))),
+            field_of(fail(
+                json!([{"kind": "audio", "mimeType": "opus", "clockRate": 48000}])
+            )),
             "mediaCodecs[0].mimeType"
         );
         assert_eq!(
-            field_of(fail(json!([{"kind": "video", "mimeType": "audio/opus", "clockRate": 48000}]))),
+            field_of(fail(
+                json!([{"kind": "video", "mimeType": "audio/opus", "clockRate": 48000}])
+            )),
             "mediaCodecs[0].kind"
         );
         assert_eq!(
-            field_of(fail(json!([{"kind": "video", "mimeType": "video/rtx", "clockRate": 90000,
-                                 "parameters": {"apt": 96}}]))),
+            field_of(fail(
+                json!([{"kind": "video", "mimeType": "video/rtx", "clockRate": 90000,
+                                 "parameters": {"apt": 96}}])
+            )),
             "mediaCodecs[0].mimeType"
         );
         // Opus is supported in stereo only, as in mediasoup.
         assert_eq!(
-            field_of(fail(json!([{"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000}]))),
+            field_of(fail(
+                json!([{"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000}])
+            )),
             "mediaCodecs[0]"
         );
         assert_eq!(
-            field_of(fail(json!([opus, {"kind": "audio", "mimeType": "audio/PCMA", "clockRate": 8000,
-                                       "preferredPayloadType": 100}]))),
+            field_of(fail(
+                json!([opus, {"kind": "audio", "mimeType": "audio/PCMA", "clockRate": 8000,
+                                       "preferredPayloadType": 100}])
+            )),
             "mediaCodecs[1].preferredPayloadType"
         );
 
@@ -1245,48 +1366,77 @@ mod tests {
         }));
 
         let mapping = get_producer_rtp_parameters_mapping(&params, &router).expect("mappable");
-        assert_eq!(mapping.codecs, [RtpMappingCodec { payload_type: 109, mapped_payload_type: 100 }]);
+        assert_eq!(
+            mapping.codecs,
+            [RtpMappingCodec {
+                payload_type: 109,
+                mapped_payload_type: 100
+            }]
+        );
         assert_eq!(mapping.encodings.len(), 1);
         assert_eq!(mapping.encodings[0].ssrc, Some(1111));
         let mapped_ssrc = mapping.encodings[0].mapped_ssrc;
         assert_ne!(mapped_ssrc, 1111);
 
-        let consumable = get_consumable_rtp_parameters(MediaKind::Audio, &params, &router, &mapping);
+        let consumable =
+            get_consumable_rtp_parameters(MediaKind::Audio, &params, &router, &mapping);
         assert_eq!(consumable.codecs.len(), 1);
         assert_eq!(consumable.codecs[0].payload_type, 100);
         assert_eq!(consumable.codecs[0].parameters, params.codecs[0].parameters);
-        assert_eq!(consumable.encodings, [RtpEncodingParameters {
-            ssrc: Some(mapped_ssrc),
-            dtx: Some(true),
-            ..Default::default()
-        }]);
-        assert_eq!(consumable.rtcp, RtcpParameters {
-            cname: Some("abc".to_owned()),
-            reduced_size: true,
-            mux: Some(true)
-        });
-        let uris: Vec<&str> = consumable.header_extensions.iter().map(|e| e.uri.as_str()).collect();
-        assert_eq!(uris, [
-            "urn:ietf:params:rtp-hdrext:sdes:mid",
-            ABS_SEND_TIME_URI,
-            "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
-            "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
-            "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
-        ]);
+        assert_eq!(
+            consumable.encodings,
+            [RtpEncodingParameters {
+                ssrc: Some(mapped_ssrc),
+                dtx: Some(true),
+                ..Default::default()
+            }]
+        );
+        assert_eq!(
+            consumable.rtcp,
+            RtcpParameters {
+                cname: Some("abc".to_owned()),
+                reduced_size: true,
+                mux: Some(true)
+            }
+        );
+        let uris: Vec<&str> = consumable
+            .header_extensions
+            .iter()
+            .map(|e| e.uri.as_str())
+            .collect();
+        assert_eq!(
+            uris,
+            [
+                "urn:ietf:params:rtp-hdrext:sdes:mid",
+                ABS_SEND_TIME_URI,
+                "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+                "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+                "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+            ]
+        );
 
         let caps = consumer_caps();
         assert!(can_consume(&consumable, &caps));
         let consumer = get_consumer_rtp_parameters(&consumable, &caps, false).expect("consumable");
         assert_eq!(consumer.codecs.len(), 1);
-        assert_eq!(consumer.codecs[0].payload_type, 111, "the consumer's payload type");
+        assert_eq!(
+            consumer.codecs[0].payload_type, 111,
+            "the consumer's payload type"
+        );
         // Audio: no RTX, so no plain NACK; no transport-cc extension → no transport-cc feedback.
         assert!(consumer.codecs[0].rtcp_feedback.is_empty());
-        let exts: Vec<(&str, u8)> =
-            consumer.header_extensions.iter().map(|e| (e.uri.as_str(), e.id)).collect();
-        assert_eq!(exts, [
-            ("urn:ietf:params:rtp-hdrext:sdes:mid", 9),
-            ("urn:ietf:params:rtp-hdrext:ssrc-audio-level", 1)
-        ]);
+        let exts: Vec<(&str, u8)> = consumer
+            .header_extensions
+            .iter()
+            .map(|e| (e.uri.as_str(), e.id))
+            .collect();
+        assert_eq!(
+            exts,
+            [
+                ("urn:ietf:params:rtp-hdrext:sdes:mid", 9),
+                ("urn:ietf:params:rtp-hdrext:ssrc-audio-level", 1)
+            ]
+        );
         assert_eq!(consumer.encodings.len(), 1);
         let ssrc = consumer.encodings[0].ssrc.expect("consumer ssrc");
         assert!(ssrc != 1111 && ssrc != mapped_ssrc);
@@ -1317,30 +1467,61 @@ mod tests {
         }));
 
         let mapping = get_producer_rtp_parameters_mapping(&params, &router).expect("mappable");
-        assert_eq!(mapping.codecs, [
-            RtpMappingCodec { payload_type: 120, mapped_payload_type: 101 },
-            RtpMappingCodec { payload_type: 121, mapped_payload_type: 102 }
-        ]);
+        assert_eq!(
+            mapping.codecs,
+            [
+                RtpMappingCodec {
+                    payload_type: 120,
+                    mapped_payload_type: 101
+                },
+                RtpMappingCodec {
+                    payload_type: 121,
+                    mapped_payload_type: 102
+                }
+            ]
+        );
         let mapped: Vec<u32> = mapping.encodings.iter().map(|e| e.mapped_ssrc).collect();
         assert_eq!(mapped[1], mapped[0].wrapping_add(1));
-        assert_eq!(mapping.encodings[1].scalability_mode.as_deref(), Some("L1T3"));
+        assert_eq!(
+            mapping.encodings[1].scalability_mode.as_deref(),
+            Some("L1T3")
+        );
 
-        let consumable = get_consumable_rtp_parameters(MediaKind::Video, &params, &router, &mapping);
-        let pts: Vec<(&str, u8)> =
-            consumable.codecs.iter().map(|c| (c.mime_type.as_str(), c.payload_type)).collect();
+        let consumable =
+            get_consumable_rtp_parameters(MediaKind::Video, &params, &router, &mapping);
+        let pts: Vec<(&str, u8)> = consumable
+            .codecs
+            .iter()
+            .map(|c| (c.mime_type.as_str(), c.payload_type))
+            .collect();
         assert_eq!(pts, [("video/VP8", 101), ("video/rtx", 102)]);
-        assert_eq!(consumable.codecs[1].parameters, json!({"apt": 101}).as_object().cloned().unwrap_or_default());
+        assert_eq!(
+            consumable.codecs[1].parameters,
+            json!({"apt": 101}).as_object().cloned().unwrap_or_default()
+        );
         assert_eq!(consumable.encodings[0].ssrc, Some(mapped[0]));
         assert_eq!(consumable.encodings[0].rtx, None);
         assert_eq!(consumable.encodings[1].max_bitrate, Some(500000));
         // Video extensions the router sends: not the recvonly RID ones.
-        assert!(consumable.header_extensions.iter().all(|e| !e.uri.contains("stream-id")));
+        assert!(
+            consumable
+                .header_extensions
+                .iter()
+                .all(|e| !e.uri.contains("stream-id"))
+        );
 
         let caps = consumer_caps();
         let consumer = get_consumer_rtp_parameters(&consumable, &caps, false).expect("consumable");
-        let pts: Vec<(&str, u8)> =
-            consumer.codecs.iter().map(|c| (c.mime_type.as_str(), c.payload_type)).collect();
-        assert_eq!(pts, [("video/VP8", 96), ("video/rtx", 97)], "the consumer's payload types");
+        let pts: Vec<(&str, u8)> = consumer
+            .codecs
+            .iter()
+            .map(|c| (c.mime_type.as_str(), c.payload_type))
+            .collect();
+        assert_eq!(
+            pts,
+            [("video/VP8", 96), ("video/rtx", 97)],
+            "the consumer's payload types"
+        );
         assert_eq!(consumer.codecs[1].parameters["apt"], json!(96));
         // The capabilities' feedback, minus goog-remb since transport-cc is in use.
         let fb: Vec<(&str, &str)> = consumer.codecs[0]
@@ -1348,22 +1529,49 @@ mod tests {
             .iter()
             .map(|f| (f.r#type.as_str(), f.parameter.as_str()))
             .collect();
-        assert_eq!(fb, [("transport-cc", ""), ("ccm", "fir"), ("nack", ""), ("nack", "pli")]);
-        let exts: Vec<(&str, u8)> =
-            consumer.header_extensions.iter().map(|e| (e.uri.as_str(), e.id)).collect();
-        assert_eq!(exts, [("urn:ietf:params:rtp-hdrext:sdes:mid", 9), (TRANSPORT_WIDE_CC_URI, 3)]);
+        assert_eq!(
+            fb,
+            [
+                ("transport-cc", ""),
+                ("ccm", "fir"),
+                ("nack", ""),
+                ("nack", "pli")
+            ]
+        );
+        let exts: Vec<(&str, u8)> = consumer
+            .header_extensions
+            .iter()
+            .map(|e| (e.uri.as_str(), e.id))
+            .collect();
+        assert_eq!(
+            exts,
+            [
+                ("urn:ietf:params:rtp-hdrext:sdes:mid", 9),
+                (TRANSPORT_WIDE_CC_URI, 3)
+            ]
+        );
 
         assert_eq!(consumer.encodings.len(), 1);
         let encoding = &consumer.encodings[0];
         let ssrc = encoding.ssrc.expect("consumer ssrc");
         assert!(![2222, 2223, 3333, 3334].contains(&ssrc));
-        assert_eq!(encoding.rtx, Some(RtpEncodingParametersRtx { ssrc: ssrc.wrapping_add(1) }));
+        assert_eq!(
+            encoding.rtx,
+            Some(RtpEncodingParametersRtx {
+                ssrc: ssrc.wrapping_add(1)
+            })
+        );
         assert_eq!(encoding.scalability_mode.as_deref(), Some("L2T3"));
         assert_eq!(encoding.max_bitrate, Some(500000));
 
         let piped = get_consumer_rtp_parameters(&consumable, &caps, true).expect("consumable");
         assert_eq!(piped.encodings.len(), 2);
-        assert!(piped.encodings.iter().all(|e| e.rtx.is_some() && e.ssrc.is_some()));
+        assert!(
+            piped
+                .encodings
+                .iter()
+                .all(|e| e.rtx.is_some() && e.ssrc.is_some())
+        );
     }
 
     #[test]
@@ -1378,10 +1586,12 @@ mod tests {
             }))
         };
         // Main profile, other level: compatible.
-        let mapping = get_producer_rtp_parameters_mapping(&h264("4d001f", 1), &router).expect("same profile");
+        let mapping =
+            get_producer_rtp_parameters_mapping(&h264("4d001f", 1), &router).expect("same profile");
         assert_eq!(mapping.codecs[0].mapped_payload_type, 105);
         // Constrained Baseline: not the router's profile.
-        let err = get_producer_rtp_parameters_mapping(&h264("42e01f", 1), &router).expect_err("other profile");
+        let err = get_producer_rtp_parameters_mapping(&h264("42e01f", 1), &router)
+            .expect_err("other profile");
         assert_eq!(field_of(err), "rtpParameters.codecs[0]");
         // Other packetization mode.
         assert!(get_producer_rtp_parameters_mapping(&h264("4d0032", 0), &router).is_err());
@@ -1396,7 +1606,8 @@ mod tests {
                 {"mimeType": "audio/PCMU", "payloadType": 0, "clockRate": 8000}
             ]
         }));
-        let err = get_producer_rtp_parameters_mapping(&params, &router).expect_err("PCMU not in router");
+        let err =
+            get_producer_rtp_parameters_mapping(&params, &router).expect_err("PCMU not in router");
         assert!(matches!(err, OrtcError::Unsupported { .. }));
         assert_eq!(field_of(err.clone()), "rtpParameters.codecs[1]");
         assert!(err.to_string().contains("rtpParameters.codecs[1]"), "{err}");
@@ -1407,12 +1618,20 @@ mod tests {
                 {"mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000, "parameters": {"apt": 98}}
             ]
         }));
-        let err = get_producer_rtp_parameters_mapping(&rtx_without_media, &router).expect_err("bad apt");
+        let err =
+            get_producer_rtp_parameters_mapping(&rtx_without_media, &router).expect_err("bad apt");
         assert_eq!(field_of(err), "rtpParameters.codecs[1].parameters.apt");
 
-        let check = |v| field_of(validate_rtp_parameters(&serde_json::from_value(v).expect("shape")).expect_err("invalid"));
+        let check = |v| {
+            field_of(
+                validate_rtp_parameters(&serde_json::from_value(v).expect("shape"))
+                    .expect_err("invalid"),
+            )
+        };
         assert_eq!(
-            check(json!({"codecs": [{"mimeType": "video/VP8", "payloadType": 200, "clockRate": 90000}]})),
+            check(
+                json!({"codecs": [{"mimeType": "video/VP8", "payloadType": 200, "clockRate": 90000}]})
+            ),
             "rtpParameters.codecs[0].payloadType"
         );
         assert_eq!(
@@ -1420,19 +1639,25 @@ mod tests {
             "rtpParameters.codecs[0].mimeType"
         );
         assert_eq!(
-            check(json!({"codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
-                                     "parameters": {"foo": [1]}}]})),
+            check(
+                json!({"codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
+                                     "parameters": {"foo": [1]}}]})
+            ),
             "rtpParameters.codecs[0].parameters.foo"
         );
         assert_eq!(
-            check(json!({"codecs": [{"mimeType": "video/rtx", "payloadType": 96, "clockRate": 90000,
-                                     "parameters": {"apt": "97"}}]})),
+            check(
+                json!({"codecs": [{"mimeType": "video/rtx", "payloadType": 96, "clockRate": 90000,
+                                     "parameters": {"apt": "97"}}]})
+            ),
             "rtpParameters.codecs[0].parameters.apt"
         );
         assert_eq!(check(json!({"codecs": []})), "rtpParameters.codecs");
         assert_eq!(
-            check(json!({"codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000}],
-                         "headerExtensions": [{"uri": "urn:x", "id": 0}]})),
+            check(
+                json!({"codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000}],
+                         "headerExtensions": [{"uri": "urn:x", "id": 0}]})
+            ),
             "rtpParameters.headerExtensions[0].id"
         );
 
@@ -1458,7 +1683,8 @@ mod tests {
             "encodings": [{"ssrc": 7, "rtx": {"ssrc": 8}, "scalabilityMode": "L3T3"}]
         }));
         let mapping = get_producer_rtp_parameters_mapping(&params, &router).expect("mappable");
-        let consumable = get_consumable_rtp_parameters(MediaKind::Video, &params, &router, &mapping);
+        let consumable =
+            get_consumable_rtp_parameters(MediaKind::Video, &params, &router, &mapping);
 
         // VP8 + RTX only: the RTX codec matches (mime type and clock rate) but no media codec.
         let caps = consumer_caps();
@@ -1473,10 +1699,16 @@ mod tests {
         assert!(!can_consume(&consumable, &vp9_p0));
 
         let mut vp9_p2 = vp9_p0.clone();
-        vp9_p2.codecs[1].parameters.insert("profile-id".to_owned(), json!(2));
+        vp9_p2.codecs[1]
+            .parameters
+            .insert("profile-id".to_owned(), json!(2));
         assert!(can_consume(&consumable, &vp9_p2));
-        let consumer = get_consumer_rtp_parameters(&consumable, &vp9_p2, false).expect("consumable");
+        let consumer =
+            get_consumer_rtp_parameters(&consumable, &vp9_p2, false).expect("consumable");
         assert_eq!(consumer.codecs[0].payload_type, 96);
-        assert_eq!(consumer.encodings[0].scalability_mode.as_deref(), Some("L3T3"));
+        assert_eq!(
+            consumer.encodings[0].scalability_mode.as_deref(),
+            Some("L3T3")
+        );
     }
 }

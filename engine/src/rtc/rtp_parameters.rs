@@ -55,7 +55,10 @@ pub struct RtcpFeedback {
 impl RtcpFeedback {
     /// A feedback entry; `parameter` may be empty.
     pub fn new(r#type: &str, parameter: &str) -> Self {
-        Self { r#type: r#type.to_owned(), parameter: parameter.to_owned() }
+        Self {
+            r#type: r#type.to_owned(),
+            parameter: parameter.to_owned(),
+        }
     }
 }
 
@@ -224,7 +227,11 @@ fn default_true() -> bool {
 
 impl Default for RtcpParameters {
     fn default() -> Self {
-        Self { cname: None, reduced_size: true, mux: None }
+        Self {
+            cname: None,
+            reduced_size: true,
+            mux: None,
+        }
     }
 }
 
@@ -263,8 +270,11 @@ pub struct ScalabilityMode {
 
 impl ScalabilityMode {
     /// One spatial and one temporal layer.
-    pub const SINGLE: ScalabilityMode =
-        ScalabilityMode { spatial_layers: 1, temporal_layers: 1, ksvc: false };
+    pub const SINGLE: ScalabilityMode = ScalabilityMode {
+        spatial_layers: 1,
+        temporal_layers: 1,
+        ksvc: false,
+    };
 
     /// Parses a mode such as `"L1T3"`, `"S3T3"` or `"L2T2_KEY"`; a missing or unparseable mode is
     /// [`ScalabilityMode::SINGLE`]. Like mediasoup, only the prefix is examined.
@@ -277,7 +287,11 @@ impl ScalabilityMode {
         let (spatial_layers, rest) = Self::layer_count(rest)?;
         let rest = rest.strip_prefix('T')?;
         let (temporal_layers, rest) = Self::layer_count(rest)?;
-        Some(ScalabilityMode { spatial_layers, temporal_layers, ksvc: rest.starts_with("_KEY") })
+        Some(ScalabilityMode {
+            spatial_layers,
+            temporal_layers,
+            ksvc: rest.starts_with("_KEY"),
+        })
     }
 
     /// One or two decimal digits, the first non-zero (`[1-9]\d?`).
@@ -289,11 +303,9 @@ impl ScalabilityMode {
         }
         let mut value = first - b'0';
         let mut used = 1;
-        if let Some(&second) = bytes.get(1) {
-            if second.is_ascii_digit() {
-                value = value * 10 + (second - b'0');
-                used = 2;
-            }
+        if let Some(&second) = bytes.get(1).filter(|b| b.is_ascii_digit()) {
+            value = value * 10 + (second - b'0');
+            used = 2;
         }
         Some((value, &s[used..]))
     }
@@ -328,9 +340,15 @@ mod tests {
             }]
         });
         let caps: RtpCapabilities = serde_json::from_value(input).expect("valid capabilities");
-        assert_eq!(caps.codecs[0].rtcp_feedback[0], RtcpFeedback::new("nack", ""));
+        assert_eq!(
+            caps.codecs[0].rtcp_feedback[0],
+            RtcpFeedback::new("nack", "")
+        );
         assert!(caps.codecs[1].parameters.is_empty());
-        assert_eq!(caps.header_extensions[0].direction, RtpHeaderExtensionDirection::Sendrecv);
+        assert_eq!(
+            caps.header_extensions[0].direction,
+            RtpHeaderExtensionDirection::Sendrecv
+        );
 
         let out = serde_json::to_value(&caps).expect("serialisable");
         let vp8 = out["codecs"][0].as_object().expect("object");
@@ -347,8 +365,14 @@ mod tests {
                 "rtcpFeedback"
             ]
         );
-        assert_eq!(out["codecs"][0]["parameters"]["x-google-start-bitrate"], json!(1000));
-        assert_eq!(out["codecs"][0]["rtcpFeedback"][1], json!({"type": "nack", "parameter": "pli"}));
+        assert_eq!(
+            out["codecs"][0]["parameters"]["x-google-start-bitrate"],
+            json!(1000)
+        );
+        assert_eq!(
+            out["codecs"][0]["rtcpFeedback"][1],
+            json!({"type": "nack", "parameter": "pli"})
+        );
         assert_eq!(out["codecs"][1]["channels"], json!(2));
         assert!(out["codecs"][1].get("preferredPayloadType").is_none());
         assert_eq!(
@@ -380,7 +404,10 @@ mod tests {
         assert!(params.header_extensions.is_empty());
         assert_eq!(params.rtcp, RtcpParameters::default());
         assert!(params.rtcp.reduced_size);
-        assert_eq!(params.encodings[1].rtx, Some(RtpEncodingParametersRtx { ssrc: 23 }));
+        assert_eq!(
+            params.encodings[1].rtx,
+            Some(RtpEncodingParametersRtx { ssrc: 23 })
+        );
 
         let out = serde_json::to_value(&params).expect("serialisable");
         assert_eq!(out["rtcp"], json!({"reducedSize": true}));
@@ -414,10 +441,38 @@ mod tests {
     #[test]
     fn scalability_modes() {
         let parse = |s| ScalabilityMode::parse(Some(s));
-        assert_eq!(parse("L1T3"), ScalabilityMode { spatial_layers: 1, temporal_layers: 3, ksvc: false });
-        assert_eq!(parse("S3T3"), ScalabilityMode { spatial_layers: 3, temporal_layers: 3, ksvc: false });
-        assert_eq!(parse("L3T2_KEY"), ScalabilityMode { spatial_layers: 3, temporal_layers: 2, ksvc: true });
-        assert_eq!(parse("L12T10h"), ScalabilityMode { spatial_layers: 12, temporal_layers: 10, ksvc: false });
+        assert_eq!(
+            parse("L1T3"),
+            ScalabilityMode {
+                spatial_layers: 1,
+                temporal_layers: 3,
+                ksvc: false
+            }
+        );
+        assert_eq!(
+            parse("S3T3"),
+            ScalabilityMode {
+                spatial_layers: 3,
+                temporal_layers: 3,
+                ksvc: false
+            }
+        );
+        assert_eq!(
+            parse("L3T2_KEY"),
+            ScalabilityMode {
+                spatial_layers: 3,
+                temporal_layers: 2,
+                ksvc: true
+            }
+        );
+        assert_eq!(
+            parse("L12T10h"),
+            ScalabilityMode {
+                spatial_layers: 12,
+                temporal_layers: 10,
+                ksvc: false
+            }
+        );
         assert_eq!(parse("L0T1"), ScalabilityMode::SINGLE);
         assert_eq!(parse("foo"), ScalabilityMode::SINGLE);
         assert_eq!(ScalabilityMode::parse(None), ScalabilityMode::SINGLE);

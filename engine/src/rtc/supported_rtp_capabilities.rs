@@ -38,7 +38,10 @@ impl Feedback {
                 ("transport-cc", ""),
             ],
         };
-        entries.iter().map(|(t, p)| RtcpFeedback::new(t, p)).collect()
+        entries
+            .iter()
+            .map(|(t, p)| RtcpFeedback::new(t, p))
+            .collect()
     }
 }
 
@@ -181,15 +184,50 @@ pub fn supported_rtp_capabilities() -> RtpCapabilities {
         // For audio, transport-wide CC only when receiving, as mediasoup.
         (Audio, TRANSPORT_WIDE_CC_URI, 5, Recvonly),
         (Video, TRANSPORT_WIDE_CC_URI, 5, Sendrecv),
-        (Video, "http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07", 6, Sendrecv),
-        (Video, "urn:ietf:params:rtp-hdrext:framemarking", 7, Sendrecv),
-        (Audio, "urn:ietf:params:rtp-hdrext:ssrc-audio-level", 10, Sendrecv),
+        (
+            Video,
+            "http://tools.ietf.org/html/draft-ietf-avtext-framemarking-07",
+            6,
+            Sendrecv,
+        ),
+        (
+            Video,
+            "urn:ietf:params:rtp-hdrext:framemarking",
+            7,
+            Sendrecv,
+        ),
+        (
+            Audio,
+            "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+            10,
+            Sendrecv,
+        ),
         (Video, "urn:3gpp:video-orientation", 11, Sendrecv),
         (Video, "urn:ietf:params:rtp-hdrext:toffset", 12, Sendrecv),
-        (Audio, "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time", 13, Sendrecv),
-        (Video, "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time", 13, Sendrecv),
-        (Audio, "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay", 14, Sendrecv),
-        (Video, "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay", 14, Sendrecv),
+        (
+            Audio,
+            "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+            13,
+            Sendrecv,
+        ),
+        (
+            Video,
+            "http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time",
+            13,
+            Sendrecv,
+        ),
+        (
+            Audio,
+            "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+            14,
+            Sendrecv,
+        ),
+        (
+            Video,
+            "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay",
+            14,
+            Sendrecv,
+        ),
     ];
 
     RtpCapabilities {
