@@ -14,7 +14,7 @@
 //! Codec matching follows RFC 8829 (JSEP) offer/answer rules as mediasoup applies them: same mime
 //! type (case-insensitive), clock rate and channel count; for multiopus the same stream layout;
 //! in strict mode, for H264 the same `packetization-mode` and profile (RFC 6184 §8.1, levels may
-//! differ, see [`h264`]), and for VP9 the same `profile-id`.
+//! differ, see the `h264` submodule), and for VP9 the same `profile-id`.
 //!
 //! One deliberate deviation from mediasoup: [`get_consumer_rtp_parameters`] gives the consumer
 //! the payload types and header extension ids that the consumer's `rtpCapabilities` ask for,
@@ -1572,6 +1572,41 @@ mod tests {
                 .iter()
                 .all(|e| e.rtx.is_some() && e.ssrc.is_some())
         );
+    }
+
+    #[test]
+    fn consumer_with_the_routers_own_capabilities_keeps_router_numbers() {
+        // mediasoup-client's device capabilities echo the router's numbers: then the deviation
+        // from mediasoup makes no difference.
+        let router = generate_router_rtp_capabilities(&typical_media_codecs()).expect("supported");
+        let params = producer_params(json!({
+            "codecs": [
+                {"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000},
+                {"mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000,
+                 "parameters": {"apt": 96}}
+            ],
+            "headerExtensions": [{"uri": ABS_SEND_TIME_URI, "id": 3}],
+            "encodings": [{"ssrc": 1}]
+        }));
+        let mapping = get_producer_rtp_parameters_mapping(&params, &router).expect("mappable");
+        let consumable =
+            get_consumable_rtp_parameters(MediaKind::Video, &params, &router, &mapping);
+        let consumer =
+            get_consumer_rtp_parameters(&consumable, &router, false).expect("consumable");
+        assert_eq!(
+            consumer.codecs,
+            consumable
+                .codecs
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    // transport-cc is in use: mediasoup drops goog-remb.
+                    c.rtcp_feedback.retain(|fb| fb.r#type != "goog-remb");
+                    c
+                })
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(consumer.header_extensions, consumable.header_extensions);
     }
 
     #[test]
