@@ -873,7 +873,8 @@ fn same_codec(a: &RtpCodecParameters, b: &RtpCodecParameters) -> bool {
 /// producer's mapping) → the consumer codec matching the router's codec.
 fn payload_type_map(producer: &Producer, consumer: &RtpParameters) -> [u8; 128] {
     let mut map = [PT_NONE; 128];
-    for (producer_pt, router_pt) in producer.mapping.codec_pairs() {
+    for m in &producer.mapping.codecs {
+        let (producer_pt, router_pt) = (m.payload_type, m.mapped_payload_type);
         let Some(router_codec) = producer.consumable.codecs.iter().find(|c| c.payload_type == router_pt) else {
             continue;
         };

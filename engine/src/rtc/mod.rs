@@ -18,8 +18,11 @@ mod router;
 mod rtp_stream;
 mod seq_manager;
 mod slab;
-mod stats;
 mod transport;
+
+pub mod ortc;
+pub mod rtp_parameters;
+pub mod supported_rtp_capabilities;
 
 pub use self::core::{
     ConsumeOptions, ConsumeReply, PlainTransportOptions, PlainTransportReply, ProduceOptions,
@@ -59,15 +62,12 @@ pub enum RtcError {
 
 impl From<ortc::OrtcError> for RtcError {
     fn from(e: ortc::OrtcError) -> Self {
-        match e.field() {
-            Some(field) => RtcError::Unacceptable {
-                field: field.to_string(),
-                message: e.to_string(),
-            },
-            None => RtcError::Unacceptable {
-                field: "rtpCapabilities".into(),
-                message: e.to_string(),
-            },
-        }
+        let field = match &e {
+            ortc::OrtcError::InvalidField { field, .. } | ortc::OrtcError::Unsupported { field, .. } => {
+                field.clone()
+            }
+            _ => "rtpCapabilities".into(),
+        };
+        RtcError::Unacceptable { field, message: e.to_string() }
     }
 }
