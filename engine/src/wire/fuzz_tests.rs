@@ -1,0 +1,1 @@
+//! Robustness: random and mutated byte strings through every parser in `wire`.
