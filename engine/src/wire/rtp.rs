@@ -128,8 +128,8 @@ struct Element {
 }
 
 /// Finds the next element at or after `pos` in `block` (RFC 8285 §4.2, §4.3). Padding bytes
-/// (id 0) are skipped; id 15 in the one-byte form, a truncated element or the end of the block
-/// end the walk (`None`).
+/// (zero) are skipped; in the one-byte form id 15 or id 0 with a non-zero length, and in either
+/// form a truncated element or the end of the block, end the walk (`None`).
 fn next_element(block: &[u8], form: ExtForm, mut pos: usize) -> Option<Element> {
     loop {
         let b = *block.get(pos)?;
@@ -140,7 +140,10 @@ fn next_element(block: &[u8], form: ExtForm, mut pos: usize) -> Option<Element> 
         let el = match form {
             ExtForm::OneByte => {
                 let id = b >> 4;
-                if id == 15 {
+                // 15 is reserved and ends the walk (RFC 8285 §4.2). Id 0 is padding only as a
+                // whole zero byte; id 0 with a non-zero length is undefined, and libwebrtc stops
+                // there too.
+                if id == 15 || id == 0 {
                     return None;
                 }
                 let len = usize::from(b & 0x0f) + 1;
@@ -806,6 +809,14 @@ mod tests {
     #[test]
     fn one_byte_id_15_stops_parsing() {
         let ext = [0xbe, 0xde, 0, 2, 0x10, 0xaa, 0xf0, 0x20, 0xbb, 0, 0, 0];
+        let buf = packet(&ext, b"");
+        let p = RtpPacket::parse(&buf).unwrap();
+        assert_eq!(p.extensions().collect::<Vec<_>>(), vec![(1, &[0xaa][..])]);
+    }
+
+    #[test]
+    fn one_byte_id_0_with_length_stops_parsing() {
+        let ext = [0xbe, 0xde, 0, 2, 0x10, 0xaa, 0x01, 0x20, 0xbb, 0, 0, 0];
         let buf = packet(&ext, b"");
         let p = RtpPacket::parse(&buf).unwrap();
         assert_eq!(p.extensions().collect::<Vec<_>>(), vec![(1, &[0xaa][..])]);
