@@ -6,7 +6,7 @@
 
 use super::demux::classify;
 use super::rtcp::{self, RtcpPacket, RtcpPacketMut};
-use super::rtp::{write_rtp, RtpHeader, RtpPacket, RtpPacketMut};
+use super::rtp::{RtpHeader, RtpPacket, RtpPacketMut, write_rtp};
 
 /// xorshift64 (Marsaglia 2003).
 struct XorShift(u64);
@@ -41,7 +41,13 @@ fn exercise_rtp(buf: &[u8]) {
     );
     assert_eq!(p.payload_offset(), p.header_len());
     assert_eq!(p.csrcs().count(), usize::from(p.csrc_count()));
-    let _ = (p.marker(), p.payload_type(), p.sequence(), p.timestamp(), p.ssrc());
+    let _ = (
+        p.marker(),
+        p.payload_type(),
+        p.sequence(),
+        p.timestamp(),
+        p.ssrc(),
+    );
     let _ = (p.padding(), p.has_extension(), p.extension_profile());
     let _ = p.extension_data();
     for (id, data) in p.extensions() {
@@ -109,7 +115,13 @@ fn exercise_rtcp_packet(p: &RtcpPacket<'_>) {
             assert!(n.lost().count() <= 17 * n.items().count());
         }
         RtcpPacket::TransportCc(g) | RtcpPacket::AppLayerFeedback(g) => {
-            let _ = (g.fmt(), g.sender_ssrc(), g.media_ssrc(), g.fci(), g.is_remb());
+            let _ = (
+                g.fmt(),
+                g.sender_ssrc(),
+                g.media_ssrc(),
+                g.fci(),
+                g.is_remb(),
+            );
         }
         RtcpPacket::Pli(p) => {
             let _ = (p.sender_ssrc, p.media_ssrc);
@@ -196,9 +208,11 @@ fn seeds() -> Vec<Vec<u8>> {
     p.extend_from_slice(&[0, 0, 0, 5, 0, 0, 0, 6, 1, 2, 3, 0, 0, 3]);
     out.push(p);
 
-    let mut n = rtcp::write_sender_report(&mut buf, &rtcp::SenderInfo::default(), &[
-        rtcp::ReportBlock::default(),
-    ])
+    let mut n = rtcp::write_sender_report(
+        &mut buf,
+        &rtcp::SenderInfo::default(),
+        &[rtcp::ReportBlock::default()],
+    )
     .unwrap_or(0);
     n += rtcp::write_sdes_cname(&mut buf[n..], 1, b"cname").unwrap_or(0);
     n += rtcp::write_bye(&mut buf[n..], &[1, 2], b"bye").unwrap_or(0);
@@ -223,10 +237,10 @@ fn random_bytes_never_panic() {
         let len = rng.below(80);
         let mut input: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
         // Half the time, make it look like version 2 so it gets past the first check.
-        if let Some(b) = input.first_mut() {
-            if rng.next() & 1 == 0 {
-                *b = 0x80 | (*b & 0x3f);
-            }
+        if let Some(b) = input.first_mut()
+            && rng.next() & 1 == 0
+        {
+            *b = 0x80 | (*b & 0x3f);
         }
         if input.len() > 1 && rng.next() & 1 == 0 {
             input[1] = 192 + rng.byte() % 32;

@@ -25,7 +25,7 @@
 //! blocks, and the RFC 3550 §6.1 rule that a compound packet starts with SR or RR (RFC 5506
 //! reduced-size RTCP drops it, so the session layer decides).
 
-use super::{be16, be32, put16, put32, ParseError};
+use super::{ParseError, be16, be32, put16, put32};
 use std::slice::ChunksExact;
 
 /// Sender report (RFC 3550 §6.4.1).
@@ -546,16 +546,12 @@ impl<'a> SdesChunk<'a> {
 
     /// The items as `(type, value)`.
     pub fn items(&self) -> SdesItems<'a> {
-        SdesItems {
-            rest: self.items,
-        }
+        SdesItems { rest: self.items }
     }
 
     /// The CNAME item's value, if present.
     pub fn cname(&self) -> Option<&'a [u8]> {
-        self.items()
-            .find(|&(t, _)| t == SDES_CNAME)
-            .map(|(_, v)| v)
+        self.items().find(|&(t, _)| t == SDES_CNAME).map(|(_, v)| v)
     }
 }
 
@@ -731,7 +727,7 @@ impl<'a> Nack<'a> {
     fn parse(body: &'a [u8]) -> Result<Self, ParseError> {
         let (sender_ssrc, media_ssrc) = fb_ssrcs(body)?;
         let fci = &body[8..];
-        if fci.len() % 4 != 0 {
+        if !fci.len().is_multiple_of(4) {
             return Err(ParseError::BadLength);
         }
         Ok(Nack {
@@ -753,9 +749,7 @@ impl<'a> Nack<'a> {
 
     /// The FCI entries as `(pid, blp)`.
     pub fn items(&self) -> impl ExactSizeIterator<Item = (u16, u16)> + 'a {
-        self.fci
-            .chunks_exact(4)
-            .map(|c| (be16(c, 0), be16(c, 2)))
+        self.fci.chunks_exact(4).map(|c| (be16(c, 0), be16(c, 2)))
     }
 
     /// Every lost sequence number the entries name, in FCI order: each PID, then PID+1..=PID+16
@@ -780,22 +774,16 @@ impl Iterator for NackLost<'_> {
     type Item = u16;
 
     fn next(&mut self) -> Option<u16> {
-        loop {
-            if let Some((pid, blp)) = self.current {
-                if blp == 0 {
-                    self.current = None;
-                } else {
-                    let bit = blp.trailing_zeros();
-                    self.current = Some((pid, blp & (blp - 1)));
-                    // bit < 16, so bit + 1 fits in u16.
-                    return Some(pid.wrapping_add(bit as u16 + 1));
-                }
-            }
-            let c = self.items.next()?;
-            let (pid, blp) = (be16(c, 0), be16(c, 2));
-            self.current = Some((pid, blp));
-            return Some(pid);
+        if let Some((pid, blp)) = self.current.filter(|&(_, blp)| blp != 0) {
+            let bit = blp.trailing_zeros();
+            self.current = Some((pid, blp & (blp - 1)));
+            // bit < 16, so bit + 1 fits in u16.
+            return Some(pid.wrapping_add(bit as u16 + 1));
         }
+        let c = self.items.next()?;
+        let (pid, blp) = (be16(c, 0), be16(c, 2));
+        self.current = Some((pid, blp));
+        Some(pid)
     }
 }
 
@@ -830,7 +818,7 @@ impl<'a> Fir<'a> {
     fn parse(body: &'a [u8]) -> Result<Self, ParseError> {
         let (sender_ssrc, media_ssrc) = fb_ssrcs(body)?;
         let fci = &body[8..];
-        if fci.len() % 8 != 0 {
+        if !fci.len().is_multiple_of(8) {
             return Err(ParseError::BadLength);
         }
         Ok(Fir {
@@ -919,7 +907,10 @@ impl<'a> RtcpPacketMut<'a> {
 
     /// Sets the packet sender's SSRC: SR, RR, APP and RTPFB/PSFB feedback.
     pub fn set_sender_ssrc(&mut self, ssrc: u32) -> bool {
-        matches!(self.packet_type(), PT_SR | PT_RR | PT_APP | PT_RTPFB | PT_PSFB) && self.put(4, ssrc)
+        matches!(
+            self.packet_type(),
+            PT_SR | PT_RR | PT_APP | PT_RTPFB | PT_PSFB
+        ) && self.put(4, ssrc)
     }
 
     /// Sets the media source SSRC of RTPFB/PSFB feedback (NACK, PLI, transport-cc, REMB, …). For
@@ -984,7 +975,10 @@ impl<'a> RtcpPacketMut<'a> {
 
 /// Checks room for a `len`-byte packet and writes its common header (no padding).
 fn begin(buf: &mut [u8], count: u8, pt: u8, len: usize) -> Result<(), ParseError> {
-    debug_assert!(len % 4 == 0 && len >= 4, "RTCP packets are whole 32-bit words");
+    debug_assert!(
+        len.is_multiple_of(4) && len >= 4,
+        "RTCP packets are whole 32-bit words"
+    );
     if len > MAX_PACKET_LEN {
         return Err(ParseError::Invalid);
     }
@@ -1224,8 +1218,8 @@ mod tests {
     #[test]
     fn cumulative_lost_is_clamped_on_write() {
         let mut buf = [0u8; 64];
-        let n = write_receiver_report(&mut buf, 9, &[block(1, 1 << 30), block(2, -(1 << 30))])
-            .unwrap();
+        let n =
+            write_receiver_report(&mut buf, 9, &[block(1, 1 << 30), block(2, -(1 << 30))]).unwrap();
         let RtcpPacket::ReceiverReport(rr) = only(&buf[..n]) else {
             panic!("not an RR")
         };
@@ -1371,7 +1365,9 @@ mod tests {
 
     #[test]
     fn app_packet() {
-        let bytes = [0x83, 204, 0, 3, 0, 0, 0, 9, b'q', b'o', b'e', b'!', 1, 2, 3, 4];
+        let bytes = [
+            0x83, 204, 0, 3, 0, 0, 0, 9, b'q', b'o', b'e', b'!', 1, 2, 3, 4,
+        ];
         let RtcpPacket::App(app) = only(&bytes) else {
             panic!("not APP")
         };
@@ -1412,7 +1408,9 @@ mod tests {
     #[test]
     fn feedback_fmts_recognised() {
         // Transport-wide CC: RTPFB FMT 15; body passed through raw.
-        let twcc = [0x8f, 205, 0, 4, 0, 0, 0, 1, 0, 0, 0, 2, 0, 5, 0, 1, 0, 0, 0, 0];
+        let twcc = [
+            0x8f, 205, 0, 4, 0, 0, 0, 1, 0, 0, 0, 2, 0, 5, 0, 1, 0, 0, 0, 0,
+        ];
         let RtcpPacket::TransportCc(g) = only(&twcc) else {
             panic!("not transport-cc")
         };
@@ -1429,7 +1427,9 @@ mod tests {
         assert!(g.is_remb());
         assert_eq!(only(&remb).packet_type(), PT_PSFB);
         // TMMBR (RTPFB FMT 3) and XR (PT 207): Other, not errors.
-        let tmmbr = [0x83, 205, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0];
+        let tmmbr = [
+            0x83, 205, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0,
+        ];
         assert!(matches!(
             only(&tmmbr),
             RtcpPacket::Other {
@@ -1472,14 +1472,19 @@ mod tests {
         assert_eq!(nack.items().collect::<Vec<_>>(), vec![(100, 0x8000)]);
         assert_eq!(nack.lost().collect::<Vec<_>>(), vec![100, 116]);
         // A full BLP across the wrap.
-        let bytes = [0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0xff, 0xf8, 0xff, 0xff];
+        let bytes = [
+            0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0xff, 0xf8, 0xff, 0xff,
+        ];
         let RtcpPacket::Nack(nack) = only(&bytes) else {
             panic!("not NACK")
         };
         let expect: Vec<u16> = (0..17u16).map(|i| 0xfff8u16.wrapping_add(i)).collect();
         assert_eq!(nack.lost().collect::<Vec<_>>(), expect);
         assert_eq!(write_nack(&mut buf, 1, 2, &[]), Err(ParseError::Invalid));
-        assert_eq!(write_nack(&mut buf[..16], 1, 2, &[1, 100]), Err(ParseError::TooShort));
+        assert_eq!(
+            write_nack(&mut buf[..16], 1, 2, &[1, 100]),
+            Err(ParseError::TooShort)
+        );
     }
 
     #[test]
@@ -1495,7 +1500,10 @@ mod tests {
         let types: Vec<_> = compound(&buf[..n])
             .map(|p| p.unwrap().packet_type())
             .collect();
-        assert_eq!(types, vec![PT_RR, PT_SDES, PT_RTPFB, PT_PSFB, PT_PSFB, PT_BYE]);
+        assert_eq!(
+            types,
+            vec![PT_RR, PT_SDES, PT_RTPFB, PT_PSFB, PT_PSFB, PT_BYE]
+        );
     }
 
     #[test]
@@ -1520,7 +1528,10 @@ mod tests {
         assert_eq!(validate_compound(&[]), Err(ParseError::TooShort));
         assert!(compound(&[]).next().is_none());
         // Zero-length garbage and short garbage.
-        assert_eq!(validate_compound(&[0, 0, 0, 0]), Err(ParseError::BadVersion));
+        assert_eq!(
+            validate_compound(&[0, 0, 0, 0]),
+            Err(ParseError::BadVersion)
+        );
         assert_eq!(validate_compound(&[0x80, 200]), Err(ParseError::TooShort));
         // Bad version.
         assert_eq!(

@@ -29,7 +29,7 @@
 //! extension element contents (abs-send-time, transport-wide sequence number, …), which belong to
 //! the RTC layer that knows the negotiated id ↔ URI mapping.
 
-use super::{be16, be32, put16, put32, ParseError};
+use super::{ParseError, be16, be32, put16, put32};
 
 /// Size of the fixed RTP header (RFC 3550 §5.1).
 pub const FIXED_HEADER_LEN: usize = 12;
@@ -894,14 +894,20 @@ mod tests {
     fn write_errors() {
         let h = RtpHeader::default();
         let mut small = [0u8; 12];
-        assert_eq!(write_rtp(&mut small, &h, &[], b"x"), Err(ParseError::TooShort));
+        assert_eq!(
+            write_rtp(&mut small, &h, &[], b"x"),
+            Err(ParseError::TooShort)
+        );
         assert_eq!(write_rtp(&mut small, &h, &[], b""), Ok(12));
         let mut buf = [0u8; 600];
         let bad_pt = RtpHeader {
             payload_type: 128,
             ..h
         };
-        assert_eq!(write_rtp(&mut buf, &bad_pt, &[], b""), Err(ParseError::Invalid));
+        assert_eq!(
+            write_rtp(&mut buf, &bad_pt, &[], b""),
+            Err(ParseError::Invalid)
+        );
         assert_eq!(
             write_rtp(&mut buf, &h, &[(0, &[1])], b""),
             Err(ParseError::Invalid)
