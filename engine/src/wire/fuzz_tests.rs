@@ -171,7 +171,9 @@ fn exercise_rtcp_mut(buf: &mut [u8], rng: &mut XorShift) {
     assert_eq!(rtcp::validate_compound(buf), valid_before);
 }
 
-fn exercise(input: &[u8], rng: &mut XorShift) {
+/// Runs every parser and rewriter over `input`; returns whether it parsed as RTP and as a whole
+/// compound RTCP datagram, so the tests can check they reach past the first checks.
+fn exercise(input: &[u8], rng: &mut XorShift) -> (bool, bool) {
     let _ = classify(input);
     exercise_rtp(input);
     exercise_rtcp(input);
@@ -179,6 +181,10 @@ fn exercise(input: &[u8], rng: &mut XorShift) {
     exercise_rtp_mut(&mut copy, rng);
     let mut copy = input.to_vec();
     exercise_rtcp_mut(&mut copy, rng);
+    (
+        RtpPacket::parse(input).is_ok(),
+        rtcp::validate_compound(input).is_ok(),
+    )
 }
 
 /// Valid packets to mutate, so that random changes reach past the first checks.
@@ -261,6 +267,7 @@ fn mutated_packets_never_panic() {
             "seeds are valid"
         );
     }
+    let (mut rtp_ok, mut rtcp_ok) = (0, 0);
     for _ in 0..5_000 {
         let mut input = seeds[rng.below(seeds.len())].clone();
         for _ in 0..=rng.below(4) {
@@ -275,6 +282,14 @@ fn mutated_packets_never_panic() {
                 break;
             }
         }
-        exercise(&input, &mut rng);
+        let (rtp, rtcp) = exercise(&input, &mut rng);
+        rtp_ok += usize::from(rtp);
+        rtcp_ok += usize::from(rtcp);
     }
+    // Mutations must leave enough inputs valid for the view and rewrite paths to be exercised.
+    assert!(rtp_ok > 500, "only {rtp_ok} mutated inputs parsed as RTP");
+    assert!(
+        rtcp_ok > 500,
+        "only {rtcp_ok} mutated inputs parsed as RTCP"
+    );
 }

@@ -21,6 +21,26 @@
 //! a consumer's SSRC spaces. The `write_*` functions build packets into a caller's buffer; a
 //! compound packet is several of them written one after another.
 //!
+//! ```
+//! use sluice_engine::wire::rtcp::{self, RtcpPacket};
+//!
+//! let mut buf = [0u8; 64];
+//! let mut n = rtcp::write_receiver_report(&mut buf, 0x1111, &[])?;
+//! n += rtcp::write_nack(&mut buf[n..], 0x1111, 0x2222, &[65535, 0, 3])?;
+//!
+//! // Relay the NACK to the producer's SSRC space, in place.
+//! for p in rtcp::compound_mut(&mut buf[..n]) {
+//!     p?.set_media_ssrc(0x3333);
+//! }
+//! for p in rtcp::compound(&buf[..n]) {
+//!     if let RtcpPacket::Nack(nack) = p? {
+//!         assert_eq!(nack.media_ssrc(), 0x3333);
+//!         assert!(nack.lost().eq([65535, 0, 3]));
+//!     }
+//! }
+//! # Ok::<(), sluice_engine::wire::ParseError>(())
+//! ```
+//!
 //! Not done here: SRTCP (in `crypto/`), the body of transport-wide CC feedback and REMB, XR
 //! blocks, and the RFC 3550 §6.1 rule that a compound packet starts with SR or RR (RFC 5506
 //! reduced-size RTCP drops it, so the session layer decides).

@@ -25,6 +25,25 @@
 //! [`SeqUnwrapper`] and [`TimestampUnwrapper`] implement RFC 1982 serial-number arithmetic on
 //! 16-bit sequence numbers and 32-bit timestamps.
 //!
+//! ```
+//! use sluice_engine::wire::rtp::{RtpHeader, RtpPacket, RtpPacketMut, write_rtp};
+//!
+//! let mut buf = [0u8; 64];
+//! let h = RtpHeader { payload_type: 111, sequence: 7, ssrc: 0x1234, ..RtpHeader::default() };
+//! let n = write_rtp(&mut buf, &h, &[(1, &[0x30][..])], b"opus")?;
+//!
+//! // Per consumer: rewrite in place; extension 1 was not negotiated, so it becomes padding.
+//! let mut p = RtpPacketMut::parse(&mut buf[..n])?;
+//! p.set_ssrc(0xabcd);
+//! p.set_payload_type(100);
+//! p.remap_extension_ids(&[0; 256]);
+//!
+//! let p = RtpPacket::parse(&buf[..n])?;
+//! assert_eq!((p.ssrc(), p.payload_type(), p.extension(1)), (0xabcd, 100, None));
+//! assert_eq!(p.payload(), b"opus");
+//! # Ok::<(), sluice_engine::wire::ParseError>(())
+//! ```
+//!
 //! Not done here: SRTP (RFC 3711, in `crypto/`), codec payload descriptors, and interpretation of
 //! extension element contents (abs-send-time, transport-wide sequence number, …), which belong to
 //! the RTC layer that knows the negotiated id ↔ URI mapping.
