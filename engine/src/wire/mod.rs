@@ -8,6 +8,9 @@ pub mod demux;
 pub mod rtcp;
 pub mod rtp;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 /// Why a packet could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
@@ -23,4 +26,24 @@ pub enum ParseError {
     /// A field holds a value the format does not allow.
     #[error("invalid field")]
     Invalid,
+}
+
+/// Reads a big-endian `u16` at `at`. Callers have checked `at + 2 <= b.len()`.
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// Reads a big-endian `u32` at `at`. Callers have checked `at + 4 <= b.len()`.
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Writes a big-endian `u16` at `at`. Callers have checked `at + 2 <= b.len()`.
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Writes a big-endian `u32` at `at`. Callers have checked `at + 4 <= b.len()`.
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
 }
