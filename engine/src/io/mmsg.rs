@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::{
     BackendConfig, ErrorLog, Handler, IoStats, SockIds, TxQueue, drain_eventfd, new_eventfd,
-    sockaddr,
+    sock_index, sockaddr,
 };
 use crate::net::{MAX_DATAGRAM, SockId};
 
@@ -67,6 +67,8 @@ impl RecvBatch {
 
 /// One registered socket.
 struct Sock {
+    /// Its full id (index and generation).
+    id: u32,
     socket: UdpSocket,
     local: SocketAddr,
 }
@@ -118,7 +120,9 @@ impl Mmsg {
         // SAFETY: all-zero is a valid epoll_event / mmsghdr.
         let events = (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
         // SAFETY: as above.
-        let send_hdrs = (0..send_batch).map(|_| unsafe { std::mem::zeroed() }).collect();
+        let send_hdrs = (0..send_batch)
+            .map(|_| unsafe { std::mem::zeroed() })
+            .collect();
         let me = Self {
             epoll,
             events,
@@ -149,22 +153,25 @@ impl Mmsg {
     pub(crate) fn add_socket(&mut self, socket: UdpSocket) -> io::Result<SockId> {
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
-        let id = self.ids.take();
+        let id = self.ids.take()?;
         if let Err(e) = self.ctl(libc::EPOLL_CTL_ADD, socket.as_raw_fd(), u64::from(id)) {
             self.ids.release(id);
             return Err(e);
         }
-        let sock = Some(Sock { socket, local });
-        if id as usize == self.socks.len() {
+        let sock = Some(Sock { id, socket, local });
+        if sock_index(id) == self.socks.len() {
             self.socks.push(sock);
         } else {
-            self.socks[id as usize] = sock;
+            self.socks[sock_index(id)] = sock;
         }
         Ok(SockId(id))
     }
 
     pub(crate) fn remove_socket(&mut self, sock: SockId) {
-        let Some(s) = self.socks.get_mut(sock.0 as usize).and_then(Option::take) else {
+        if self.sock(sock.0).is_none() {
+            return;
+        }
+        let Some(s) = self.socks[sock_index(sock.0)].take() else {
             return;
         };
         // Closing the fd removes it from the epoll set too; be explicit anyway.
@@ -173,11 +180,16 @@ impl Mmsg {
         self.retired.push(sock.0);
     }
 
-    pub(crate) fn local_addr(&self, sock: SockId) -> Option<SocketAddr> {
+    /// The live socket with this full id.
+    fn sock(&self, id: u32) -> Option<&Sock> {
         self.socks
-            .get(sock.0 as usize)?
+            .get(sock_index(id))?
             .as_ref()
-            .map(|s| s.local)
+            .filter(|s| s.id == id)
+    }
+
+    pub(crate) fn local_addr(&self, sock: SockId) -> Option<SocketAddr> {
+        self.sock(sock.0).map(|s| s.local)
     }
 
     pub(crate) fn waker_fd(&self) -> Arc<OwnedFd> {
@@ -204,14 +216,14 @@ impl Mmsg {
             let sock = self.tx.sock(self.tx.queued()[i]);
             // The run of datagrams for this socket, at most one sendmmsg vector long.
             let mut end = i;
-            while end < n && end - i < self.send_hdrs.len() && self.tx.sock(self.tx.queued()[end]) == sock
+            while end < n
+                && end - i < self.send_hdrs.len()
+                && self.tx.sock(self.tx.queued()[end]) == sock
             {
                 end += 1;
             }
             let live = self
-                .socks
-                .get(sock.0 as usize)
-                .and_then(Option::as_ref)
+                .sock(sock.0)
                 .map(|s| (s.socket.as_raw_fd(), s.local.is_ipv6()));
             match live {
                 None => self.stats.tx_errors += (end - i) as u64,
@@ -321,12 +333,7 @@ impl Mmsg {
 
     /// Reads `sock` until it is empty (or removed), delivering every datagram.
     fn recv_all<H: Handler>(&mut self, id: u32, handler: &mut H) {
-        let Some(fd) = self
-            .socks
-            .get(id as usize)
-            .and_then(Option::as_ref)
-            .map(|s| s.socket.as_raw_fd())
-        else {
+        let Some(fd) = self.sock(id).map(|s| s.socket.as_raw_fd()) else {
             return;
         };
         let batch = self.rx.hdrs.len();

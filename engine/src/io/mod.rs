@@ -219,7 +219,11 @@ impl Backend {
 
     /// Submits queued sends, waits up to `timeout` (`None`: until something happens) for input,
     /// and delivers every completed receive and wake-up to `handler`.
-    pub fn poll<H: Handler>(&mut self, timeout: Option<Duration>, handler: &mut H) -> io::Result<()> {
+    pub fn poll<H: Handler>(
+        &mut self,
+        timeout: Option<Duration>,
+        handler: &mut H,
+    ) -> io::Result<()> {
         match self {
             Self::Uring(b) => b.poll(timeout, handler),
             Self::Mmsg(b) => b.poll(timeout, handler),
@@ -293,13 +297,27 @@ impl ErrorLog {
             .is_none_or(|t| now.duration_since(t) >= IO_ERROR_LOG_INTERVAL)
         {
             self.last = Some(now);
-            tracing::warn!("{what}: {err} (further I/O errors suppressed for {IO_ERROR_LOG_INTERVAL:?})");
+            tracing::warn!(
+                "{what}: {err} (further I/O errors suppressed for {IO_ERROR_LOG_INTERVAL:?})"
+            );
         }
     }
 }
 
-/// Hands out [`SockId`]s for both backends. An id comes back only through [`SockIds::release`],
-/// which a backend calls once nothing in flight can still name it.
+/// Bits of a [`SockId`] that index a backend's socket table; the bits above are a generation,
+/// so a stale id (kept by the layer above after `remove_socket`) never names a newer socket that
+/// reuses its table entry (until the 12-bit generation wraps).
+const SOCK_INDEX_BITS: u32 = 20;
+const SOCK_INDEX_MASK: u32 = (1 << SOCK_INDEX_BITS) - 1;
+
+/// The socket-table index of a [`SockId`] value.
+fn sock_index(id: u32) -> usize {
+    (id & SOCK_INDEX_MASK) as usize
+}
+
+/// Hands out [`SockId`] values for both backends. An entry comes back only through
+/// [`SockIds::release`], which a backend calls once nothing in flight can still name it; it is
+/// then reused with the next generation.
 #[derive(Debug, Default)]
 struct SockIds {
     next: u32,
@@ -307,11 +325,16 @@ struct SockIds {
 }
 
 impl SockIds {
-    fn take(&mut self) -> u32 {
-        self.free.pop().unwrap_or_else(|| {
-            self.next += 1;
-            self.next - 1
-        })
+    fn take(&mut self) -> io::Result<u32> {
+        if let Some(old) = self.free.pop() {
+            let generation = (old >> SOCK_INDEX_BITS).wrapping_add(1) << SOCK_INDEX_BITS;
+            return Ok(generation | (old & SOCK_INDEX_MASK));
+        }
+        if self.next > SOCK_INDEX_MASK {
+            return Err(io::Error::other("too many sockets on one worker"));
+        }
+        self.next += 1;
+        Ok(self.next - 1)
     }
     fn release(&mut self, id: u32) {
         self.free.push(id);

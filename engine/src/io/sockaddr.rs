@@ -23,7 +23,11 @@ pub(crate) fn encode(addr: SocketAddr, storage: &mut libc::sockaddr_storage) -> 
                 sin_zero: [0; 8],
             };
             // SAFETY: `sockaddr_storage` is larger than and at least as aligned as `sockaddr_in`.
-            unsafe { std::ptr::from_mut(storage).cast::<libc::sockaddr_in>().write(sin) };
+            unsafe {
+                std::ptr::from_mut(storage)
+                    .cast::<libc::sockaddr_in>()
+                    .write(sin)
+            };
             SOCKADDR_IN_LEN as libc::socklen_t
         }
         SocketAddr::V6(a) => {
@@ -37,7 +41,11 @@ pub(crate) fn encode(addr: SocketAddr, storage: &mut libc::sockaddr_storage) -> 
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: `sockaddr_storage` is larger than and at least as aligned as `sockaddr_in6`.
-            unsafe { std::ptr::from_mut(storage).cast::<libc::sockaddr_in6>().write(sin6) };
+            unsafe {
+                std::ptr::from_mut(storage)
+                    .cast::<libc::sockaddr_in6>()
+                    .write(sin6)
+            };
             SOCKADDR_IN6_LEN as libc::socklen_t
         }
     }

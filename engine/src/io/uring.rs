@@ -36,7 +36,7 @@ use io_uring::{IoUring, cqueue, opcode, squeue};
 
 use super::{
     BackendConfig, ErrorLog, Handler, IoStats, SockIds, TxQueue, drain_eventfd, new_eventfd,
-    sockaddr,
+    sock_index, sockaddr,
 };
 use crate::net::{MAX_DATAGRAM, SockId};
 
@@ -65,6 +65,8 @@ const DROP_DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 /// One registered socket.
 #[derive(Debug)]
 struct Sock {
+    /// Its full id (index and generation).
+    id: u32,
     /// `None` once closed (the id then waits in `SockIds` for reuse).
     socket: Option<UdpSocket>,
     fd: RawFd,
@@ -339,7 +341,10 @@ impl Uring {
             match self.ring.submit() {
                 Ok(_) => {}
                 Err(err)
-                    if matches!(err.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {}
+                    if matches!(
+                        err.raw_os_error(),
+                        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
+                    ) => {}
                 Err(err) => return Err(err),
             }
         }
@@ -357,14 +362,14 @@ impl Uring {
     }
 
     fn arm_recv(&mut self, id: u32) -> io::Result<()> {
-        let s = &self.socks[id as usize];
+        let s = &self.socks[sock_index(id)];
         let e = opcode::RecvMsgMulti::new(Fd(s.fd), &raw const *self.recv_msg, BGID)
             .build()
             .user_data(UD_RECV | u64::from(id));
         // SAFETY: the kernel reads `recv_msg` (boxed, lives as long as the ring) and writes only
         // into buffers of group BGID, which `bufs` keeps mapped until the ring is closed.
         unsafe { self.push(&e)? };
-        self.socks[id as usize].recv_armed = true;
+        self.socks[sock_index(id)].recv_armed = true;
         Ok(())
     }
 
@@ -374,8 +379,9 @@ impl Uring {
         // the file itself can stay blocking; that also avoids -EAGAIN completions on kernels that
         // honour O_NONBLOCK by failing instead of polling.
         socket.set_nonblocking(false)?;
-        let id = self.ids.take();
+        let id = self.ids.take()?;
         let sock = Sock {
+            id,
             fd: socket.as_raw_fd(),
             socket: Some(socket),
             local,
@@ -384,10 +390,10 @@ impl Uring {
             dead: false,
             sends: 0,
         };
-        if id as usize == self.socks.len() {
+        if sock_index(id) == self.socks.len() {
             self.socks.push(sock);
         } else {
-            self.socks[id as usize] = sock;
+            self.socks[sock_index(id)] = sock;
         }
         self.arm_recv(id)?;
         Ok(SockId(id))
@@ -395,15 +401,15 @@ impl Uring {
 
     fn live(&self, id: u32) -> Option<&Sock> {
         self.socks
-            .get(id as usize)
-            .filter(|s| s.socket.is_some() && !s.closing)
+            .get(sock_index(id))
+            .filter(|s| s.id == id && s.socket.is_some() && !s.closing)
     }
 
     pub(crate) fn remove_socket(&mut self, sock: SockId) {
         if self.live(sock.0).is_none() {
             return;
         }
-        let s = &mut self.socks[sock.0 as usize];
+        let s = &mut self.socks[sock_index(sock.0)];
         s.closing = true;
         if s.recv_armed {
             let e = opcode::AsyncCancel::new(UD_RECV | u64::from(sock.0))
@@ -419,7 +425,7 @@ impl Uring {
 
     /// Closes a removed socket once nothing in flight names it, and frees its id.
     fn maybe_close(&mut self, id: u32) {
-        close_if_idle(&mut self.socks[id as usize], id, &mut self.ids);
+        close_if_idle(&mut self.socks[sock_index(id)], &mut self.ids);
     }
 
     pub(crate) fn local_addr(&self, sock: SockId) -> Option<SocketAddr> {
@@ -475,7 +481,7 @@ impl Uring {
                 self.tx.clear_queued();
                 return Err(err);
             }
-            self.socks[sock.0 as usize].sends += 1;
+            self.socks[sock_index(sock.0)].sends += 1;
             self.sends_in_flight += 1;
             self.stats.tx_packets += 1;
             pushed += 1;
@@ -516,7 +522,7 @@ impl Uring {
     /// Re-arms every receive whose multishot ended (the buffers are back by now) and the wake poll.
     fn rearm_ended(&mut self) -> io::Result<()> {
         while let Some(id) = self.rearm.pop() {
-            let s = &self.socks[id as usize];
+            let s = &self.socks[sock_index(id)];
             if s.socket.is_some() && !s.closing && !s.dead && !s.recv_armed {
                 self.arm_recv(id)?;
             }
@@ -555,7 +561,7 @@ impl Uring {
                 let more = cqueue::more(cqe.flags());
                 match ud & UD_KIND {
                     UD_RECV => {
-                        let s = &mut socks[id as usize];
+                        let s = &mut socks[sock_index(id)];
                         if let Some(bid) = cqueue::buffer_select(cqe.flags()) {
                             if res >= 0 && !s.closing {
                                 // SAFETY: the kernel handed `bid` to us in this completion; it
@@ -576,7 +582,8 @@ impl Uring {
                                         &io::Error::from_raw_os_error(-res),
                                     );
                                 }
-                                e => errors.log("io_uring: receive", &io::Error::from_raw_os_error(e)),
+                                e => errors
+                                    .log("io_uring: receive", &io::Error::from_raw_os_error(e)),
                             }
                         }
                         if !more {
@@ -584,7 +591,7 @@ impl Uring {
                             if !s.closing && !s.dead {
                                 rearm.push(id);
                             }
-                            close_if_idle(s, id, ids);
+                            close_if_idle(s, ids);
                         }
                     }
                     UD_SEND => {
@@ -595,9 +602,10 @@ impl Uring {
                             stats.tx_errors += 1;
                             errors.log("io_uring: send", &io::Error::from_raw_os_error(-res));
                         }
-                        if let Some(s) = socks.get_mut(sock.0 as usize) {
+                        // The table entry is not reused while this send was in flight.
+                        if let Some(s) = socks.get_mut(sock_index(sock.0)) {
                             s.sends -= 1;
-                            close_if_idle(s, sock.0, ids);
+                            close_if_idle(s, ids);
                         }
                     }
                     UD_WAKE => {
@@ -647,15 +655,20 @@ fn deliver<H: Handler>(
     // A family other than IPv4/IPv6 cannot happen on a UDP/IP socket; drop it if it does.
     if let Some(from) = from {
         stats.rx_packets += 1;
-        handler.on_datagram(sock, from, &mut buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len], tx);
+        handler.on_datagram(
+            sock,
+            from,
+            &mut buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len],
+            tx,
+        );
     }
 }
 
 /// Closes a removed socket once nothing in flight names it, and frees its id.
-fn close_if_idle(s: &mut Sock, id: u32, ids: &mut SockIds) {
+fn close_if_idle(s: &mut Sock, ids: &mut SockIds) {
     if s.closing && !s.recv_armed && s.sends == 0 && s.socket.is_some() {
         s.socket = None;
-        ids.release(id);
+        ids.release(s.id);
     }
 }
 
@@ -663,14 +676,15 @@ impl Drop for Uring {
     fn drop(&mut self) {
         // Cancel every receive and the wake poll, then wait (bounded) until no request can still
         // write a receive buffer or read a send slot. Whatever remains is leaked, not freed.
-        for id in 0..self.socks.len() as u32 {
-            if self.socks[id as usize].recv_armed {
+        for i in 0..self.socks.len() {
+            let id = self.socks[i].id;
+            if self.socks[i].recv_armed {
                 let e = opcode::AsyncCancel::new(UD_RECV | u64::from(id))
                     .build()
                     .user_data(UD_CANCEL | u64::from(id));
                 // SAFETY: a cancel reads no user memory.
                 let _ = unsafe { self.push(&e) };
-                self.socks[id as usize].closing = true;
+                self.socks[i].closing = true;
             }
         }
         if self.wake_armed {
@@ -692,7 +706,10 @@ impl Drop for Uring {
             let ts = Timespec::from(Duration::from_millis(10));
             let args = SubmitArgs::new().timespec(&ts);
             if let Err(e) = self.ring.submitter().submit_with_args(1, &args)
-                && !matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY))
+                && !matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                )
             {
                 break;
             }
