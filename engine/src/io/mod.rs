@@ -11,14 +11,22 @@
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::net::SockId;
 
 mod tx;
 pub use tx::TxQueue;
 
+mod mmsg;
+mod sockaddr;
 pub mod socket;
+mod uring;
+
+#[cfg(test)]
+mod tests;
 
 /// Which backend to run (`--io`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -43,11 +51,12 @@ pub trait Handler {
 /// Counters kept by a backend, read by the worker when it publishes its stats.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IoStats {
-    /// Datagrams received.
+    /// Datagrams received (delivered to the handler).
     pub rx_packets: u64,
     /// Datagrams handed to the kernel for sending.
     pub tx_packets: u64,
-    /// Datagrams the kernel refused to send (error completion / sendmmsg error).
+    /// Datagrams the kernel refused to send (error completion / sendmmsg error, `EAGAIN`
+    /// included), or queued for a socket removed before they went out.
     pub tx_errors: u64,
     /// Datagrams dropped because no send buffer was free.
     pub tx_no_buffer: u64,
@@ -55,15 +64,66 @@ pub struct IoStats {
     pub rx_no_buffer: u64,
     /// Received datagrams dropped as truncated (larger than a buffer).
     pub rx_truncated: u64,
-    /// `io_uring_enter` / `epoll_wait` calls.
+    /// System calls made by `poll` and its flushes: `io_uring_enter` (including early submits
+    /// when the submission queue fills) for `uring`; `epoll_wait`, `recvmmsg`, `sendmmsg` and
+    /// eventfd reads for `mmsg`.
     pub syscalls: u64,
+}
+
+/// Sizes of a backend's rings and pools. Everything is allocated once, in [`Backend::with_config`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackendConfig {
+    /// `uring`: submission queue entries. When more sends are queued than fit, `poll` submits
+    /// early (one extra `io_uring_enter`) rather than dropping.
+    pub ring_entries: u32,
+    /// `uring`: buffers in the provided-buffer ring (rounded up to a power of two, at most
+    /// 32768). Each is [`MAX_DATAGRAM`](crate::net::MAX_DATAGRAM) plus a 64-byte header.
+    pub recv_buffers: u32,
+    /// Send slots in the [`TxQueue`]: datagrams that can be queued (and in flight) at once.
+    pub tx_slots: u32,
+    /// `mmsg`: datagrams per `recvmmsg` call.
+    pub mmsg_batch: u32,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            ring_entries: 1024,
+            recv_buffers: 4096,
+            tx_slots: 4096,
+            mmsg_batch: 64,
+        }
+    }
+}
+
+impl BackendConfig {
+    /// Sets [`Self::ring_entries`].
+    pub fn ring_entries(mut self, n: u32) -> Self {
+        self.ring_entries = n;
+        self
+    }
+    /// Sets [`Self::recv_buffers`].
+    pub fn recv_buffers(mut self, n: u32) -> Self {
+        self.recv_buffers = n;
+        self
+    }
+    /// Sets [`Self::tx_slots`].
+    pub fn tx_slots(mut self, n: u32) -> Self {
+        self.tx_slots = n;
+        self
+    }
+    /// Sets [`Self::mmsg_batch`].
+    pub fn mmsg_batch(mut self, n: u32) -> Self {
+        self.mmsg_batch = n;
+        self
+    }
 }
 
 /// Wakes a worker's `poll` from another thread (an eventfd). Cheap to clone; `Send + Sync`.
 #[derive(Clone, Debug)]
 pub struct Waker {
-    // implemented in this module by the backends
-    fd: std::sync::Arc<std::os::fd::OwnedFd>,
+    fd: Arc<OwnedFd>,
 }
 
 /// One worker's I/O.
@@ -74,64 +134,209 @@ pub enum Backend {
     Mmsg(mmsg::Mmsg),
 }
 
-mod mmsg;
-mod uring;
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Backend({:?})", self.kind())
+    }
+}
 
 impl Backend {
     /// Creates the backend. `Auto` tries io_uring first and logs one line when it falls back.
     pub fn new(kind: IoKind) -> io::Result<Self> {
-        let _ = kind;
-        unimplemented!("io backend: filled in by the io work")
+        Self::with_config(kind, BackendConfig::default())
+    }
+
+    /// Creates the backend with explicit ring and pool sizes.
+    pub fn with_config(kind: IoKind, config: BackendConfig) -> io::Result<Self> {
+        match kind {
+            IoKind::Uring => Ok(Self::Uring(uring::Uring::new(&config)?)),
+            IoKind::Mmsg => Ok(Self::Mmsg(mmsg::Mmsg::new(&config)?)),
+            IoKind::Auto => match uring::Uring::new(&config) {
+                Ok(u) => Ok(Self::Uring(u)),
+                Err(e) => {
+                    tracing::warn!("io_uring backend unavailable ({e}); using recvmmsg/sendmmsg");
+                    Ok(Self::Mmsg(mmsg::Mmsg::new(&config)?))
+                }
+            },
+        }
     }
 
     /// The backend actually running (`Uring` or `Mmsg`, never `Auto`).
     pub fn kind(&self) -> IoKind {
-        unimplemented!()
+        match self {
+            Self::Uring(_) => IoKind::Uring,
+            Self::Mmsg(_) => IoKind::Mmsg,
+        }
     }
 
     /// Registers a bound, non-blocking UDP socket and starts receiving on it.
     pub fn add_socket(&mut self, socket: UdpSocket) -> io::Result<SockId> {
-        let _ = socket;
-        unimplemented!()
+        match self {
+            Self::Uring(b) => b.add_socket(socket),
+            Self::Mmsg(b) => b.add_socket(socket),
+        }
     }
 
-    /// Stops receiving on `sock` and closes it once the kernel no longer uses it.
+    /// Stops receiving on `sock` and closes it once the kernel no longer uses it. No datagram
+    /// received on it is delivered after this call; datagrams still queued for it are dropped.
+    /// Unknown or already removed ids are ignored.
     pub fn remove_socket(&mut self, sock: SockId) {
-        let _ = sock;
-        unimplemented!()
+        match self {
+            Self::Uring(b) => b.remove_socket(sock),
+            Self::Mmsg(b) => b.remove_socket(sock),
+        }
     }
 
     /// The local address a registered socket is bound to.
     pub fn local_addr(&self, sock: SockId) -> Option<SocketAddr> {
-        let _ = sock;
-        unimplemented!()
+        match self {
+            Self::Uring(b) => b.local_addr(sock),
+            Self::Mmsg(b) => b.local_addr(sock),
+        }
     }
 
     /// A handle that wakes this backend's `poll` from any thread.
     pub fn waker(&self) -> Waker {
-        Waker { fd: self.waker_fd() }
+        Waker {
+            fd: self.waker_fd(),
+        }
     }
 
-    fn waker_fd(&self) -> std::sync::Arc<std::os::fd::OwnedFd> {
-        unimplemented!()
+    fn waker_fd(&self) -> Arc<OwnedFd> {
+        match self {
+            Self::Uring(b) => b.waker_fd(),
+            Self::Mmsg(b) => b.waker_fd(),
+        }
+    }
+
+    /// The send queue, for queueing datagrams outside a [`Handler`] callback (timers, commands).
+    pub fn tx(&mut self) -> &mut TxQueue {
+        match self {
+            Self::Uring(b) => b.tx(),
+            Self::Mmsg(b) => b.tx(),
+        }
     }
 
     /// Submits queued sends, waits up to `timeout` (`None`: until something happens) for input,
     /// and delivers every completed receive and wake-up to `handler`.
-    pub fn poll<H: Handler>(&mut self, timeout: Option<Duration>, handler: &mut H) -> io::Result<()> {
-        let _ = (timeout, handler);
-        unimplemented!()
+    pub fn poll<H: Handler>(
+        &mut self,
+        timeout: Option<Duration>,
+        handler: &mut H,
+    ) -> io::Result<()> {
+        match self {
+            Self::Uring(b) => b.poll(timeout, handler),
+            Self::Mmsg(b) => b.poll(timeout, handler),
+        }
     }
 
     /// Counters since creation.
     pub fn stats(&self) -> IoStats {
-        unimplemented!()
+        match self {
+            Self::Uring(b) => b.stats(),
+            Self::Mmsg(b) => b.stats(),
+        }
     }
 }
 
 impl Waker {
     /// Wakes the backend (writes the eventfd). Never blocks.
     pub fn wake(&self) {
-        unimplemented!()
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live local to an eventfd we own; the fd is non-blocking,
+        // so a saturated counter gives EAGAIN, which is fine (a wake-up is already pending).
+        let _ = unsafe {
+            libc::write(
+                self.fd.as_raw_fd(),
+                (&raw const one).cast(),
+                std::mem::size_of::<u64>(),
+            )
+        };
+    }
+}
+
+/// Creates the non-blocking eventfd behind a [`Waker`].
+fn new_eventfd() -> io::Result<Arc<OwnedFd>> {
+    // SAFETY: plain syscall; the returned fd is checked and then owned.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    Ok(Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Empties an eventfd's counter (non-blocking; `EAGAIN` when it was already empty).
+fn drain_eventfd(fd: &OwnedFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a live local from a non-blocking eventfd.
+    let _ = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            (&raw mut v).cast(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+}
+
+/// Minimum time between two logged I/O errors, as quinn-udp's `IO_ERROR_LOG_INTERVAL`.
+const IO_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Rate-limits I/O error logs: at most one line per [`IO_ERROR_LOG_INTERVAL`] per backend.
+/// Every error is still counted in [`IoStats`].
+#[derive(Debug, Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+}
+
+impl ErrorLog {
+    fn log(&mut self, what: &str, err: &io::Error) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= IO_ERROR_LOG_INTERVAL)
+        {
+            self.last = Some(now);
+            tracing::warn!(
+                "{what}: {err} (further I/O errors suppressed for {IO_ERROR_LOG_INTERVAL:?})"
+            );
+        }
+    }
+}
+
+/// Bits of a [`SockId`] that index a backend's socket table; the bits above are a generation,
+/// so a stale id (kept by the layer above after `remove_socket`) never names a newer socket that
+/// reuses its table entry (until the 12-bit generation wraps).
+const SOCK_INDEX_BITS: u32 = 20;
+const SOCK_INDEX_MASK: u32 = (1 << SOCK_INDEX_BITS) - 1;
+
+/// The socket-table index of a [`SockId`] value.
+fn sock_index(id: u32) -> usize {
+    (id & SOCK_INDEX_MASK) as usize
+}
+
+/// Hands out [`SockId`] values for both backends. An entry comes back only through
+/// [`SockIds::release`], which a backend calls once nothing in flight can still name it; it is
+/// then reused with the next generation.
+#[derive(Debug, Default)]
+struct SockIds {
+    next: u32,
+    free: Vec<u32>,
+}
+
+impl SockIds {
+    fn take(&mut self) -> io::Result<u32> {
+        if let Some(old) = self.free.pop() {
+            let generation = (old >> SOCK_INDEX_BITS).wrapping_add(1) << SOCK_INDEX_BITS;
+            return Ok(generation | (old & SOCK_INDEX_MASK));
+        }
+        if self.next > SOCK_INDEX_MASK {
+            return Err(io::Error::other("too many sockets on one worker"));
+        }
+        self.next += 1;
+        Ok(self.next - 1)
+    }
+    fn release(&mut self, id: u32) {
+        self.free.push(id);
     }
 }

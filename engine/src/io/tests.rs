@@ -1,0 +1,438 @@
+//! Backend tests over real loopback sockets, each run for both backends.
+//!
+//! No timing assertions; every wait is bounded by [`DEADLINE`] so a broken backend fails the test
+//! instead of hanging it.
+
+use std::cell::Cell;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::socket::bind_udp;
+use super::{Backend, BackendConfig, Handler, IoKind, TxQueue};
+use crate::net::{MAX_DATAGRAM, SockId, Transmit};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const TICK: Duration = Duration::from_millis(5);
+
+/// Runs `$name(kind)` once per backend, as `$name::uring` and `$name::mmsg`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn uring() {
+                super::$name(super::IoKind::Uring);
+            }
+            #[test]
+            fn mmsg() {
+                super::$name(super::IoKind::Mmsg);
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    echo,
+    waker,
+    reuseport_group,
+    remove_socket,
+    fan_out,
+    small_pool
+);
+
+fn localhost() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A non-blocking client socket with large kernel buffers.
+fn client() -> UdpSocket {
+    bind_udp(localhost(), false).unwrap()
+}
+
+fn backend(kind: IoKind, config: BackendConfig) -> Backend {
+    let b = Backend::with_config(kind, config).unwrap();
+    assert_eq!(b.kind(), kind);
+    b
+}
+
+/// Polls `b` and drains `clients` until `done` says so; panics after [`DEADLINE`].
+fn run_until<H: Handler>(
+    b: &mut Backend,
+    h: &mut H,
+    clients: &[&UdpSocket],
+    mut on_client: impl FnMut(usize, SocketAddr, &[u8]),
+    mut done: impl FnMut(&H) -> bool,
+) {
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        b.poll(Some(TICK), h).unwrap();
+        for (i, c) in clients.iter().enumerate() {
+            while let Ok((n, from)) = c.recv_from(&mut buf) {
+                on_client(i, from, &buf[..n]);
+            }
+        }
+        if done(h) {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out; stats {:?}",
+            b.stats()
+        );
+    }
+}
+
+/// Echoes every datagram back to its source and records what it saw.
+#[derive(Default)]
+struct Echo {
+    from: Vec<SocketAddr>,
+    socks: Vec<SockId>,
+    last: Vec<u8>,
+    wakes: usize,
+}
+
+impl Handler for Echo {
+    fn on_datagram(&mut self, sock: SockId, from: SocketAddr, data: &mut [u8], tx: &mut TxQueue) {
+        self.from.push(from);
+        self.socks.push(sock);
+        self.last.clear();
+        self.last.extend_from_slice(data);
+        assert!(tx.send(sock, from, data), "send pool exhausted in echo");
+    }
+    fn on_wake(&mut self, _tx: &mut TxQueue) {
+        self.wakes += 1;
+    }
+}
+
+/// Datagram `i` of the echo test: its index, then a pattern, 4..=MAX_DATAGRAM bytes long.
+fn datagram(i: usize) -> Vec<u8> {
+    let len = 4 + (i * 131) % (MAX_DATAGRAM - 3);
+    let mut d: Vec<u8> = (0..len).map(|k| (k * 7 + i) as u8).collect();
+    d[..4].copy_from_slice(&(i as u32).to_be_bytes());
+    d
+}
+
+fn echo(kind: IoKind) {
+    const N: usize = 2000;
+    const BURST: usize = 50;
+    let mut b = backend(kind, BackendConfig::default());
+    let sock = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let server = b.local_addr(sock).unwrap();
+    let c = client();
+    let me = c.local_addr().unwrap();
+    let mut h = Echo::default();
+    let mut got = vec![false; N];
+    let received = Cell::new(0);
+    for burst in (0..N).step_by(BURST) {
+        for i in burst..burst + BURST {
+            c.send_to(&datagram(i), server).unwrap();
+        }
+        run_until(
+            &mut b,
+            &mut h,
+            &[&c],
+            |_, from, d| {
+                assert_eq!(from, server);
+                let i = u32::from_be_bytes(d[..4].try_into().unwrap()) as usize;
+                assert_eq!(d, &datagram(i)[..], "datagram {i} not echoed byte-exact");
+                assert!(!got[i], "datagram {i} echoed twice");
+                got[i] = true;
+                received.set(received.get() + 1);
+            },
+            |_| received.get() == burst + BURST,
+        );
+    }
+    assert!(
+        h.from.iter().all(|&f| f == me),
+        "handler saw a source other than the client"
+    );
+    assert!(h.socks.iter().all(|&s| s == sock));
+    let st = b.stats();
+    assert_eq!(st.rx_packets, N as u64);
+    assert_eq!(st.tx_packets, N as u64);
+    assert_eq!(
+        st.tx_errors + st.tx_no_buffer + st.rx_truncated,
+        0,
+        "{st:?}"
+    );
+}
+
+fn waker(kind: IoKind) {
+    let (waker_tx, waker_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    // The backend stays on its own thread (it is not Send); a stuck poll(None) fails the test
+    // through the channel timeout instead of hanging it.
+    std::thread::spawn(move || {
+        let mut b = Backend::with_config(kind, BackendConfig::default()).unwrap();
+        waker_tx.send(b.waker()).unwrap();
+        let mut h = Echo::default();
+        while h.wakes == 0 {
+            b.poll(None, &mut h).unwrap();
+        }
+        done_tx.send(h.wakes).unwrap();
+    });
+    let w = waker_rx.recv_timeout(DEADLINE).unwrap();
+    let w2 = w.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        w2.wake();
+    });
+    let wakes = done_rx
+        .recv_timeout(DEADLINE)
+        .expect("poll(None) did not return after wake()");
+    assert!(wakes >= 1);
+    // Waking a backend whose thread has finished is harmless.
+    w.wake();
+}
+
+fn reuseport_group(kind: IoKind) {
+    let first = bind_udp(localhost(), true).unwrap();
+    let addr = first.local_addr().unwrap();
+    let second = bind_udp(addr, true).unwrap();
+    let mut a = backend(kind, BackendConfig::default());
+    let mut b = backend(kind, BackendConfig::default());
+    let sa = a.add_socket(first).unwrap();
+    let sb = b.add_socket(second).unwrap();
+    assert_eq!(a.local_addr(sa), Some(addr));
+    assert_eq!(b.local_addr(sb), Some(addr));
+    // Many client ports: the kernel spreads them over the group; every datagram lands once.
+    let clients: Vec<UdpSocket> = (0..32).map(|_| client()).collect();
+    for c in &clients {
+        c.send_to(b"hello", addr).unwrap();
+    }
+    let (mut ha, mut hb) = (Echo::default(), Echo::default());
+    let start = Instant::now();
+    while ha.from.len() + hb.from.len() < clients.len() {
+        a.poll(Some(TICK), &mut ha).unwrap();
+        b.poll(Some(TICK), &mut hb).unwrap();
+        assert!(start.elapsed() < DEADLINE, "timed out");
+    }
+    assert_eq!(ha.from.len() + hb.from.len(), clients.len());
+}
+
+fn remove_socket(kind: IoKind) {
+    let mut b = backend(kind, BackendConfig::default());
+    let gone = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let kept = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let (gone_addr, kept_addr) = (b.local_addr(gone).unwrap(), b.local_addr(kept).unwrap());
+    let c = client();
+    let mut h = Echo::default();
+    c.send_to(b"before", gone_addr).unwrap();
+    let echoed = Cell::new(0);
+    run_until(
+        &mut b,
+        &mut h,
+        &[&c],
+        |_, _, _| echoed.set(echoed.get() + 1),
+        |_| echoed.get() == 1,
+    );
+
+    // Datagrams already waiting in the removed socket's queue, and any sent after removal,
+    // must not be delivered.
+    c.send_to(b"queued", gone_addr).unwrap();
+    b.remove_socket(gone);
+    assert_eq!(b.local_addr(gone), None);
+    b.remove_socket(gone); // twice is harmless
+    h.socks.clear();
+    let _ = c.send_to(b"after", gone_addr);
+    for _ in 0..20 {
+        c.send_to(b"kept", kept_addr).unwrap();
+    }
+    let kept_echoes = Cell::new(0);
+    run_until(
+        &mut b,
+        &mut h,
+        &[&c],
+        |_, _, _| kept_echoes.set(kept_echoes.get() + 1),
+        |_| kept_echoes.get() == 20,
+    );
+    for _ in 0..10 {
+        b.poll(Some(TICK), &mut h).unwrap();
+    }
+    assert!(
+        h.socks.iter().all(|&s| s == kept),
+        "delivered on a removed socket"
+    );
+    assert_eq!(h.socks.len(), 20);
+
+    // Queueing to a removed socket is dropped, not sent from another socket.
+    assert!(b.tx().send(gone, c.local_addr().unwrap(), b"nope"));
+    // A new socket works (it may get the old id once the kernel is done with it).
+    let fresh = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let fresh_addr = b.local_addr(fresh).unwrap();
+    c.send_to(b"fresh", fresh_addr).unwrap();
+    let from_fresh = Cell::new(0);
+    run_until(
+        &mut b,
+        &mut h,
+        &[&c],
+        |_, from, d| {
+            assert_ne!(d, b"nope");
+            if from == fresh_addr {
+                from_fresh.set(from_fresh.get() + 1);
+            }
+        },
+        |_| from_fresh.get() == 1,
+    );
+}
+
+/// Sends every received datagram to each of `to`.
+struct FanOut {
+    to: Vec<SocketAddr>,
+    received: usize,
+    refused: usize,
+}
+
+impl Handler for FanOut {
+    fn on_datagram(&mut self, sock: SockId, _from: SocketAddr, data: &mut [u8], tx: &mut TxQueue) {
+        self.received += 1;
+        for &to in &self.to {
+            if !tx.send(sock, to, data) {
+                self.refused += 1;
+            }
+        }
+    }
+    fn on_wake(&mut self, _tx: &mut TxQueue) {}
+}
+
+fn fan_out(kind: IoKind) {
+    const SINKS: usize = 10;
+    const N: usize = 600;
+    const BURST: usize = 150; // 1500 sends in one poll: more than one SQ or one sendmmsg vector
+    let config = BackendConfig::default().ring_entries(64);
+    let mut b = backend(kind, config);
+    let sock = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let server = b.local_addr(sock).unwrap();
+    let src = client();
+    let sinks: Vec<UdpSocket> = (0..SINKS).map(|_| client()).collect();
+    let mut h = FanOut {
+        to: sinks.iter().map(|s| s.local_addr().unwrap()).collect(),
+        received: 0,
+        refused: 0,
+    };
+    let refs: Vec<&UdpSocket> = sinks.iter().collect();
+    let mut got = vec![[false; N]; SINKS];
+    let total = Cell::new(0);
+    for burst in (0..N).step_by(BURST) {
+        for i in burst..burst + BURST {
+            let mut d = [0u8; 200];
+            d[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            src.send_to(&d, server).unwrap();
+        }
+        run_until(
+            &mut b,
+            &mut h,
+            &refs,
+            |sink, from, d| {
+                assert_eq!(from, server);
+                assert_eq!(d.len(), 200);
+                let i = u32::from_be_bytes(d[..4].try_into().unwrap()) as usize;
+                assert!(!got[sink][i], "duplicate");
+                got[sink][i] = true;
+                total.set(total.get() + 1);
+            },
+            |_| total.get() == (burst + BURST) * SINKS,
+        );
+    }
+    assert_eq!(h.refused, 0);
+    assert_eq!(b.stats().tx_packets, (N * SINKS) as u64);
+}
+
+fn small_pool(kind: IoKind) {
+    const SINKS: usize = 10;
+    let config = BackendConfig::default().tx_slots(16);
+    let mut b = backend(kind, config);
+    let sock = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let server = b.local_addr(sock).unwrap();
+    let src = client();
+    let sinks: Vec<UdpSocket> = (0..SINKS).map(|_| client()).collect();
+    let mut h = FanOut {
+        to: sinks.iter().map(|s| s.local_addr().unwrap()).collect(),
+        received: 0,
+        refused: 0,
+    };
+    let refs: Vec<&UdpSocket> = sinks.iter().collect();
+    for _ in 0..50 {
+        src.send_to(&[1u8; 100], server).unwrap();
+    }
+    let mut arrived = 0;
+    run_until(
+        &mut b,
+        &mut h,
+        &refs,
+        |_, _, _| arrived += 1,
+        |h| h.received == 50,
+    );
+    // Let the last sends complete.
+    for _ in 0..10 {
+        b.poll(Some(TICK), &mut h).unwrap();
+    }
+    assert!(h.refused > 0, "a 16-slot pool cannot hold 500 sends");
+    let st = b.stats();
+    assert_eq!(st.tx_no_buffer, h.refused as u64);
+    assert_eq!(st.tx_packets + st.tx_no_buffer, 500, "{st:?}");
+}
+
+#[test]
+fn uring_enobufs_rearms() {
+    let config = BackendConfig::default().recv_buffers(8);
+    let mut b = backend(IoKind::Uring, config);
+    let sock = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let server = b.local_addr(sock).unwrap();
+    let c = client();
+    for i in 0..500u32 {
+        c.send_to(&i.to_be_bytes(), server).unwrap();
+    }
+    let mut h = Echo::default();
+    // Drain everything the socket kept (its buffer may have dropped some of the burst).
+    let mut quiet = 0;
+    let start = Instant::now();
+    while quiet < 10 {
+        let before = h.from.len();
+        b.poll(Some(TICK), &mut h).unwrap();
+        quiet = if h.from.len() == before { quiet + 1 } else { 0 };
+        assert!(start.elapsed() < DEADLINE, "timed out");
+    }
+    assert!(h.from.len() > 8, "only {} delivered", h.from.len());
+    assert!(b.stats().rx_no_buffer > 0, "{:?}", b.stats());
+    // The socket still receives.
+    let before = h.from.len();
+    c.send_to(b"later", server).unwrap();
+    run_until(&mut b, &mut h, &[], |_, _, _| {}, |h| h.from.len() > before);
+    assert_eq!(h.last, b"later");
+}
+
+#[test]
+fn uring_truncation_counted() {
+    let mut b = backend(IoKind::Uring, BackendConfig::default());
+    let sock = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let server = b.local_addr(sock).unwrap();
+    let c = client();
+    c.send_to(&[0u8; MAX_DATAGRAM + 100], server).unwrap();
+    c.send_to(b"small", server).unwrap();
+    let mut h = Echo::default();
+    run_until(&mut b, &mut h, &[], |_, _, _| {}, |h| !h.from.is_empty());
+    assert_eq!(b.stats().rx_truncated, 1);
+    assert_eq!(h.from.len(), 1);
+}
+
+#[test]
+fn mmsg_truncation_counted() {
+    let mut b = backend(IoKind::Mmsg, BackendConfig::default());
+    let sock = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+    let server = b.local_addr(sock).unwrap();
+    let c = client();
+    c.send_to(&[0u8; MAX_DATAGRAM + 100], server).unwrap();
+    c.send_to(b"small", server).unwrap();
+    let mut h = Echo::default();
+    run_until(&mut b, &mut h, &[], |_, _, _| {}, |h| !h.from.is_empty());
+    assert_eq!(b.stats().rx_truncated, 1);
+    assert_eq!(h.from.len(), 1);
+}
+
+#[test]
+fn auto_picks_a_backend() {
+    let b = Backend::new(IoKind::Auto).unwrap();
+    assert_ne!(b.kind(), IoKind::Auto);
+}
