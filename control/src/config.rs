@@ -37,8 +37,13 @@ impl Default for Config {
             media_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             media_port: 40000,
             announced_ip: None,
-            rtc_ports: PortRange { lo: 40100, hi: 49999 },
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            rtc_ports: PortRange {
+                lo: 40100,
+                hi: 49999,
+            },
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             io: IoKind::Auto,
             token: None,
         }
@@ -57,9 +62,17 @@ pub struct PortRange {
 impl FromStr for PortRange {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (lo, hi) = s.split_once('-').ok_or_else(|| format!("'{s}' is not a range LO-HI"))?;
-        let lo: u16 = lo.trim().parse().map_err(|_| format!("'{lo}' is not a port"))?;
-        let hi: u16 = hi.trim().parse().map_err(|_| format!("'{hi}' is not a port"))?;
+        let (lo, hi) = s
+            .split_once('-')
+            .ok_or_else(|| format!("'{s}' is not a range LO-HI"))?;
+        let lo: u16 = lo
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{lo}' is not a port"))?;
+        let hi: u16 = hi
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{hi}' is not a port"))?;
         if lo == 0 || lo > hi {
             return Err(format!("'{s}': need 1 <= LO <= HI <= 65535"));
         }
@@ -140,7 +153,8 @@ impl Config {
         if let Some(path) = &args.config {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
-            c.apply_toml(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+            c.apply_toml(&text)
+                .map_err(|e| format!("config file {}: {e}", path.display()))?;
         }
         if let Some(v) = args.http {
             c.http = v;
@@ -237,7 +251,9 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> ServeArgs {
-        Cli::try_parse_from(std::iter::once("sluice").chain(args.iter().copied())).unwrap().serve
+        Cli::try_parse_from(std::iter::once("sluice").chain(args.iter().copied()))
+            .unwrap()
+            .serve
     }
 
     #[test]
@@ -246,7 +262,13 @@ mod tests {
         assert_eq!(c.http, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(c.media_ip, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(c.media_port, 40000);
-        assert_eq!(c.rtc_ports, PortRange { lo: 40100, hi: 49999 });
+        assert_eq!(
+            c.rtc_ports,
+            PortRange {
+                lo: 40100,
+                hi: 49999
+            }
+        );
         assert_eq!(c.io, IoKind::Auto);
         assert!(c.workers >= 1);
         assert!(c.token.is_none());
@@ -257,12 +279,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sluice-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
-        std::fs::write(&path, "media_port = 41000\nworkers = 3\nrtc_ports = \"50000-50010\"\nio = \"mmsg\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "media_port = 41000\nworkers = 3\nrtc_ports = \"50000-50010\"\nio = \"mmsg\"\n",
+        )
+        .unwrap();
         let args = parse(&["--config", path.to_str().unwrap(), "--workers", "2"]);
         let c = Config::load(&args).unwrap();
         assert_eq!(c.media_port, 41000, "file overrides default");
         assert_eq!(c.workers, 2, "flag overrides file");
-        assert_eq!(c.rtc_ports, PortRange { lo: 50000, hi: 50010 });
+        assert_eq!(
+            c.rtc_ports,
+            PortRange {
+                lo: 50000,
+                hi: 50010
+            }
+        );
         assert_eq!(c.io, IoKind::Mmsg);
     }
 

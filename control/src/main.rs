@@ -15,7 +15,11 @@ use api::{AppState, SseEvent};
 use config::{Config, ServeArgs, io_name};
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Sluice: a WebRTC selective forwarding unit")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Sluice: a WebRTC selective forwarding unit"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -29,7 +33,9 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -73,8 +79,17 @@ fn serve(config: Config) -> Result<(), String> {
         },
         sink,
     )
-    .map_err(|e| format!("cannot start workers on {}:{}: {e}", config.media_ip, config.media_port))?;
-    let io = workers.handles().first().map(|w| io_name(w.io_kind())).unwrap_or("none");
+    .map_err(|e| {
+        format!(
+            "cannot start workers on {}:{}: {e}",
+            config.media_ip, config.media_port
+        )
+    })?;
+    let io = workers
+        .handles()
+        .first()
+        .map(|w| io_name(w.io_kind()))
+        .unwrap_or("none");
     tracing::info!(
         workers = workers.len(),
         io,
@@ -93,7 +108,13 @@ fn serve(config: Config) -> Result<(), String> {
         let (sse_tx, _) = broadcast::channel(4096);
         let (stop_tx, stop_rx) = watch::channel(false);
         let test_hooks = std::env::var("SLUICE_TEST_HOOKS").is_ok_and(|v| v == "1");
-        let state = Arc::new(AppState::new(workers, sse_tx.clone(), config.token.clone(), test_hooks, stop_rx));
+        let state = Arc::new(AppState::new(
+            workers,
+            sse_tx.clone(),
+            config.token.clone(),
+            test_hooks,
+            stop_rx,
+        ));
         let st = state.clone();
         tokio::spawn(async move {
             while let Some(e) = event_rx.recv().await {
@@ -104,8 +125,15 @@ fn serve(config: Config) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(config.http)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
-        let auth = if config.token.is_some() { "bearer token required" } else { "no token (loopback only)" };
-        tracing::info!("control API and demo page on http://{} ({auth})", config.http);
+        let auth = if config.token.is_some() {
+            "bearer token required"
+        } else {
+            "no token (loopback only)"
+        };
+        tracing::info!(
+            "control API and demo page on http://{} ({auth})",
+            config.http
+        );
         axum::serve(listener, api::app(state.clone()))
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;

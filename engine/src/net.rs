@@ -21,8 +21,12 @@ pub trait Transmit {
     ///
     /// Returns `false` when the datagram could not be queued (no free send buffer); the caller
     /// counts it as a drop. Never allocates.
-    fn send_with<F: FnOnce(&mut [u8]) -> usize>(&mut self, sock: SockId, to: SocketAddr, fill: F)
-    -> bool;
+    fn send_with<F: FnOnce(&mut [u8]) -> usize>(
+        &mut self,
+        sock: SockId,
+        to: SocketAddr,
+        fill: F,
+    ) -> bool;
 
     /// Queues a copy of `bytes`.
     fn send(&mut self, sock: SockId, to: SocketAddr, bytes: &[u8]) -> bool {

@@ -32,11 +32,11 @@ use uuid::Uuid;
 
 use crate::io::{Backend, Handler, IoKind, TxQueue, Waker};
 use crate::net::{MAX_DATAGRAM, SockId, Transmit};
+use crate::rtc::rtp_parameters::RtpCodecCapability;
 use crate::rtc::{
     ConsumeOptions, ConsumeReply, DropReason, Event, PlainTransportOptions, PlainTransportReply,
     ProduceOptions, ProduceReply, RouterReply, RtcError, WorkerCore, WorkerCounters,
 };
-use crate::rtc::rtp_parameters::RtpCodecCapability;
 
 /// Capacity of each worker's command queue.
 const COMMAND_QUEUE: usize = 1024;
@@ -69,7 +69,10 @@ pub struct WorkerConfig {
 #[non_exhaustive]
 pub enum Request {
     /// Create a router.
-    CreateRouter { id: Uuid, media_codecs: Vec<RtpCodecCapability> },
+    CreateRouter {
+        id: Uuid,
+        media_codecs: Vec<RtpCodecCapability>,
+    },
     /// Close a router and everything in it.
     CloseRouter { id: Uuid },
     /// A router's dump.
@@ -77,9 +80,18 @@ pub enum Request {
     /// A router's stats.
     RouterStats { id: Uuid },
     /// Create a plain transport in a router: binds its port(s) from `--rtc-ports`.
-    CreatePlainTransport { router_id: Uuid, id: Uuid, options: PlainTransportOptions },
+    CreatePlainTransport {
+        router_id: Uuid,
+        id: Uuid,
+        options: PlainTransportOptions,
+    },
     /// Give a plain transport its remote.
-    ConnectPlainTransport { id: Uuid, ip: IpAddr, port: u16, rtcp_port: Option<u16> },
+    ConnectPlainTransport {
+        id: Uuid,
+        ip: IpAddr,
+        port: u16,
+        rtcp_port: Option<u16>,
+    },
     /// Close a transport with its producers and consumers.
     CloseTransport { id: Uuid },
     /// A transport's dump.
@@ -87,7 +99,10 @@ pub enum Request {
     /// A transport's stats.
     TransportStats { id: Uuid },
     /// Create a producer.
-    Produce { transport_id: Uuid, options: ProduceOptions },
+    Produce {
+        transport_id: Uuid,
+        options: ProduceOptions,
+    },
     /// Close a producer (and its consumers).
     CloseProducer { id: Uuid },
     /// Pause or resume a producer.
@@ -97,7 +112,10 @@ pub enum Request {
     /// A producer's stats.
     ProducerStats { id: Uuid },
     /// Create a consumer.
-    Consume { transport_id: Uuid, options: ConsumeOptions },
+    Consume {
+        transport_id: Uuid,
+        options: ConsumeOptions,
+    },
     /// Close a consumer.
     CloseConsumer { id: Uuid },
     /// Pause or resume a consumer.
@@ -109,7 +127,10 @@ pub enum Request {
     /// A consumer's stats.
     ConsumerStats { id: Uuid },
     /// Record which worker owns the flow from `addr` on the shared port (`None`: forget it).
-    SetFlowOwner { addr: SocketAddr, owner: Option<usize> },
+    SetFlowOwner {
+        addr: SocketAddr,
+        owner: Option<usize>,
+    },
     /// Test hook: own the flow from `addr` on the shared port and echo its datagrams.
     #[doc(hidden)]
     OwnEchoFlow { addr: SocketAddr },
@@ -210,7 +231,11 @@ impl WorkerStats {
 
     /// Reads the published counters.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let v: Vec<u64> = self.counters.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+        let v: Vec<u64> = self
+            .counters
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect();
         let mut rtc = WorkerCounters {
             packets_in: v[0],
             bytes_in: v[1],
@@ -232,7 +257,11 @@ impl WorkerStats {
             rx_truncated: v[13],
             syscalls: 0,
         };
-        StatsSnapshot { rtc, io, routers: self.routers.load(Ordering::Relaxed) }
+        StatsSnapshot {
+            rtc,
+            io,
+            routers: self.routers.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -252,7 +281,11 @@ impl Inbox {
     fn new() -> Self {
         let handoff_free = ArrayQueue::new(HANDOFF_QUEUE);
         for _ in 0..HANDOFF_QUEUE {
-            let _ = handoff_free.push(Box::new(Handoff { from: ([0, 0, 0, 0], 0).into(), len: 0, data: [0; MAX_DATAGRAM] }));
+            let _ = handoff_free.push(Box::new(Handoff {
+                from: ([0, 0, 0, 0], 0).into(),
+                len: 0,
+                data: [0; MAX_DATAGRAM],
+            }));
         }
         Self {
             commands: ArrayQueue::new(COMMAND_QUEUE),
@@ -318,7 +351,12 @@ impl WorkerHandle {
         if !self.is_alive() {
             return Err(SendError::Dead(self.index));
         }
-        if self.inbox.commands.push(Command { request, reply }).is_err() {
+        if self
+            .inbox
+            .commands
+            .push(Command { request, reply })
+            .is_err()
+        {
             return Err(SendError::Full(self.index));
         }
         // The worker marks itself dead before its final drain, so either that drain sees our
@@ -345,7 +383,11 @@ impl Workers {
     /// Starts `config.workers` workers and waits until each has bound its shared-port socket.
     pub fn spawn(config: &WorkerConfig, events: EventSink) -> io::Result<Self> {
         let n = config.workers.max(1);
-        let cores = if config.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+        let cores = if config.pin {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let inboxes: Vec<Arc<Inbox>> = (0..n).map(|_| Arc::new(Inbox::new())).collect();
         let mut media_addr = config.media_addr;
         let mut handles = Vec::with_capacity(n);
@@ -362,7 +404,11 @@ impl Workers {
                     if let Some(core) = core
                         && !core_affinity::set_for_current(core)
                     {
-                        tracing::warn!(worker = index, core = core.id, "could not pin worker to its core");
+                        tracing::warn!(
+                            worker = index,
+                            core = core.id,
+                            "could not pin worker to its core"
+                        );
                     }
                     run(index, cfg, inboxes2, events, ready_tx)
                 })?;
@@ -379,7 +425,10 @@ impl Workers {
                 thread: Some(thread),
             });
         }
-        Ok(Self { handles, media_addr })
+        Ok(Self {
+            handles,
+            media_addr,
+        })
     }
 
     /// The workers, by index.
@@ -415,7 +464,10 @@ impl Workers {
             let req = if h.index == owner {
                 Request::OwnEchoFlow { addr }
             } else {
-                Request::SetFlowOwner { addr, owner: Some(owner) }
+                Request::SetFlowOwner {
+                    addr,
+                    owner: Some(owner),
+                }
             };
             h.send(req, Box::new(|_| {}))?;
         }
@@ -445,7 +497,13 @@ impl Drop for Workers {
 type Ready = std::sync::mpsc::Sender<io::Result<(IoKind, SocketAddr)>>;
 
 /// The worker thread's body.
-fn run(index: usize, config: WorkerConfig, inboxes: Vec<Arc<Inbox>>, events: EventSink, ready: Ready) {
+fn run(
+    index: usize,
+    config: WorkerConfig,
+    inboxes: Vec<Arc<Inbox>>,
+    events: EventSink,
+    ready: Ready,
+) {
     let inbox = inboxes[index].clone();
     let setup = (|| -> io::Result<(Backend, SockId, SocketAddr)> {
         let mut backend = Backend::new(config.io)?;
@@ -489,7 +547,10 @@ fn run(index: usize, config: WorkerConfig, inboxes: Vec<Arc<Inbox>>, events: Eve
     match result {
         Ok(Ok(())) => tracing::info!(worker = index, "worker stopped"),
         Ok(Err(e)) => tracing::error!(worker = index, error = %e, "worker stopped on an I/O error"),
-        Err(_) => tracing::error!(worker = index, "worker panicked; its routers are unavailable"),
+        Err(_) => tracing::error!(
+            worker = index,
+            "worker panicked; its routers are unavailable"
+        ),
     }
 }
 
@@ -582,7 +643,8 @@ impl Handler for State {
             } else {
                 let now = self.now();
                 let shared = self.shared;
-                self.core.handle_datagram(now, shared, from, &mut h.data[..len], tx);
+                self.core
+                    .handle_datagram(now, shared, from, &mut h.data[..len], tx);
             }
             let _ = inbox.handoff_free.push(h);
         }
@@ -649,7 +711,9 @@ impl Worker {
         let (lo, hi) = self.config.rtc_ports;
         let sock = crate::io::socket::bind_in_range(self.config.rtc_ip, lo, hi)
             .map_err(|e| RtcError::Capacity(format!("no free port in {lo}-{hi}: {e}")))?;
-        let mut local = sock.local_addr().map_err(|e| RtcError::Capacity(e.to_string()))?;
+        let mut local = sock
+            .local_addr()
+            .map_err(|e| RtcError::Capacity(e.to_string()))?;
         let id = self
             .backend
             .add_socket(sock)
@@ -663,7 +727,9 @@ impl Worker {
     fn execute(&mut self, request: Request) -> Result<Response, RtcError> {
         let core = &mut self.state.core;
         Ok(match request {
-            Request::CreateRouter { id, media_codecs } => Response::Router(core.create_router(id, &media_codecs)?),
+            Request::CreateRouter { id, media_codecs } => {
+                Response::Router(core.create_router(id, &media_codecs)?)
+            }
             Request::CloseRouter { id } => {
                 let s = core.close_router(id)?;
                 self.remove_sockets(s);
@@ -671,7 +737,11 @@ impl Worker {
             }
             Request::DumpRouter { id } => Response::Json(core.dump_router(id)?),
             Request::RouterStats { id } => Response::Json(core.router_stats(id)?),
-            Request::CreatePlainTransport { router_id, id, options } => {
+            Request::CreatePlainTransport {
+                router_id,
+                id,
+                options,
+            } => {
                 core.router_capabilities(router_id)?;
                 let rtp = self.bind_transport_socket()?;
                 let rtcp = if options.rtcp_mux {
@@ -685,7 +755,11 @@ impl Worker {
                         }
                     }
                 };
-                match self.state.core.create_plain_transport(router_id, id, rtp, rtcp, options) {
+                match self
+                    .state
+                    .core
+                    .create_plain_transport(router_id, id, rtp, rtcp, options)
+                {
                     Ok(r) => Response::PlainTransport(r),
                     Err(e) => {
                         let mut s = vec![rtp.0];
@@ -695,7 +769,12 @@ impl Worker {
                     }
                 }
             }
-            Request::ConnectPlainTransport { id, ip, port, rtcp_port } => {
+            Request::ConnectPlainTransport {
+                id,
+                ip,
+                port,
+                rtcp_port,
+            } => {
                 core.connect_plain_transport(id, ip, port, rtcp_port)?;
                 Response::Done
             }
@@ -706,7 +785,10 @@ impl Worker {
             }
             Request::DumpTransport { id } => Response::Json(core.dump_transport(id)?),
             Request::TransportStats { id } => Response::Json(core.transport_stats(id)?),
-            Request::Produce { transport_id, options } => Response::Produce(core.produce(transport_id, options)?),
+            Request::Produce {
+                transport_id,
+                options,
+            } => Response::Produce(core.produce(transport_id, options)?),
             Request::CloseProducer { id } => {
                 core.close_producer(id)?;
                 Response::Done
@@ -717,7 +799,10 @@ impl Worker {
             }
             Request::DumpProducer { id } => Response::Json(core.dump_producer(id)?),
             Request::ProducerStats { id } => Response::Json(core.producer_stats(id)?),
-            Request::Consume { transport_id, options } => Response::Consume(core.consume(transport_id, options)?),
+            Request::Consume {
+                transport_id,
+                options,
+            } => Response::Consume(core.consume(transport_id, options)?),
             Request::CloseConsumer { id } => {
                 core.close_consumer(id)?;
                 Response::Done

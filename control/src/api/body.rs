@@ -21,7 +21,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             .await
             .map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
         if bytes.len() > MAX_BODY {
-            return Err(ApiError::bad_request("body_too_large", format!("body exceeds {MAX_BODY} bytes")));
+            return Err(ApiError::bad_request(
+                "body_too_large",
+                format!("body exceeds {MAX_BODY} bytes"),
+            ));
         }
         parse(&bytes).map(Body)
     }
@@ -29,7 +32,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 /// Parses a body, naming the field at fault.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -64,14 +71,22 @@ mod tests {
         let o = parse::<Outer>(br#"{"codecs":[{"clockRate":48000}]}"#).unwrap();
         assert_eq!(o.codecs[0].clock_rate, 48000);
         let e = parse::<Outer>(b"").unwrap_err();
-        assert!(e.message.contains("codecs"), "an empty body reads as {{}}: {}", e.message);
+        assert!(
+            e.message.contains("codecs"),
+            "an empty body reads as {{}}: {}",
+            e.message
+        );
     }
 
     #[test]
     fn names_the_field() {
         let e = parse::<Outer>(br#"{"codecs":[{"clockRate":"x"}]}"#).unwrap_err();
         assert_eq!(e.code, "invalid_field");
-        assert!(e.message.starts_with("codecs[0].clockRate"), "{}", e.message);
+        assert!(
+            e.message.starts_with("codecs[0].clockRate"),
+            "{}",
+            e.message
+        );
         let e = parse::<Outer>(br#"{"codecs":[{}]}"#).unwrap_err();
         assert!(e.message.contains("clockRate"), "{}", e.message);
     }

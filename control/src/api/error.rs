@@ -20,7 +20,11 @@ pub struct ApiError {
 impl ApiError {
     /// 400: the request is malformed (syntax, type, missing field).
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 404: no such object.
@@ -43,12 +47,20 @@ impl ApiError {
 
     /// 422: well-formed but unacceptable.
     pub fn unacceptable(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "unacceptable", message: message.into() }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "unacceptable",
+            message: message.into(),
+        }
     }
 
     /// 503: the worker that owns the object is not available.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::SERVICE_UNAVAILABLE, code: "worker_unavailable", message: message.into() }
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "worker_unavailable",
+            message: message.into(),
+        }
     }
 }
 
@@ -61,7 +73,11 @@ impl From<RtcError> for ApiError {
             RtcError::Unacceptable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unacceptable"),
             RtcError::Capacity(_) => (StatusCode::SERVICE_UNAVAILABLE, "capacity"),
         };
-        Self { status, code, message }
+        Self {
+            status,
+            code,
+            message,
+        }
     }
 }
 

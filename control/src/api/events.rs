@@ -28,28 +28,44 @@ impl SseEvent {
     /// Converts a worker's event.
     pub fn from_engine(worker: usize, e: &Event) -> Self {
         let (data, closed) = match e {
-            Event::ProducerClose { producer_id } => (json!({ "producerId": producer_id }), Some(*producer_id)),
-            Event::ConsumerProducerClose { consumer_id, producer_id } => (
+            Event::ProducerClose { producer_id } => {
+                (json!({ "producerId": producer_id }), Some(*producer_id))
+            }
+            Event::ConsumerProducerClose {
+                consumer_id,
+                producer_id,
+            } => (
                 json!({ "consumerId": consumer_id, "producerId": producer_id }),
                 Some(*consumer_id),
             ),
-            Event::ConsumerClose { consumer_id } => (json!({ "consumerId": consumer_id }), Some(*consumer_id)),
-            Event::ConsumerProducerPause { consumer_id } | Event::ConsumerProducerResume { consumer_id } => {
+            Event::ConsumerClose { consumer_id } => {
+                (json!({ "consumerId": consumer_id }), Some(*consumer_id))
+            }
+            Event::ConsumerProducerPause { consumer_id }
+            | Event::ConsumerProducerResume { consumer_id } => {
                 (json!({ "consumerId": consumer_id }), None)
             }
-            Event::TransportClose { transport_id } => (json!({ "transportId": transport_id }), Some(*transport_id)),
-            Event::TransportTuple { transport_id, tuple } => {
-                (json!({ "transportId": transport_id, "tuple": tuple }), None)
+            Event::TransportClose { transport_id } => {
+                (json!({ "transportId": transport_id }), Some(*transport_id))
             }
-            Event::RouterClose { router_id } => (json!({ "routerId": router_id }), Some(*router_id)),
-            _ => (Value::Null, None),
+            Event::TransportTuple {
+                transport_id,
+                tuple,
+            } => (json!({ "transportId": transport_id, "tuple": tuple }), None),
+            Event::RouterClose { router_id } => {
+                (json!({ "routerId": router_id }), Some(*router_id))
+            }
         };
         let mut data = data;
         if let Value::Object(m) = &mut data {
             m.insert("event".into(), json!(e.name()));
             m.insert("workerId".into(), json!(worker));
         }
-        Self { name: e.name(), data, closed }
+        Self {
+            name: e.name(),
+            data,
+            closed,
+        }
     }
 
     /// The id this event closed, if any.
@@ -61,15 +77,19 @@ impl SseEvent {
 pub(super) async fn stream(
     State(s): State<Shared>,
 ) -> Sse<impl tokio_stream::Stream<Item = Result<SseFrame, Infallible>>> {
-    let events = BroadcastStream::new(s.events.subscribe()).filter_map(|r: Result<Arc<SseEvent>, _>| {
-        // A lagging subscriber skips what it missed rather than ending the stream.
-        r.ok().map(|e| Ok(SseFrame::default().event(e.name).data(e.data.to_string())))
-    });
+    let events =
+        BroadcastStream::new(s.events.subscribe()).filter_map(|r: Result<Arc<SseEvent>, _>| {
+            // A lagging subscriber skips what it missed rather than ending the stream.
+            r.ok()
+                .map(|e| Some(SseFrame::default().event(e.name).data(e.data.to_string())))
+        });
     // End the stream on shutdown so that a graceful stop does not wait on open streams.
-    let stop = WatchStream::new(s.shutdown.clone()).filter(|v| *v);
-    Sse::new(events.take_until(Box::pin(async move {
-        let mut stop = stop;
-        stop.next().await
-    })))
-    .keep_alive(KeepAlive::default())
+    let stop = WatchStream::new(s.shutdown.clone())
+        .filter(|v| *v)
+        .map(|_| None);
+    let frames = events
+        .merge(stop)
+        .take_while(Option::is_some)
+        .filter_map(|f| f.map(Ok::<_, Infallible>));
+    Sse::new(frames).keep_alive(KeepAlive::default())
 }

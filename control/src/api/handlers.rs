@@ -48,7 +48,13 @@ fn json_of(r: Response) -> ApiResult {
 // ------------------------------------------------------------------ process
 
 pub(super) async fn health(State(s): State<Shared>) -> ApiResult {
-    let dead: Vec<usize> = s.workers.handles().iter().filter(|w| !w.is_alive()).map(|w| w.index()).collect();
+    let dead: Vec<usize> = s
+        .workers
+        .handles()
+        .iter()
+        .filter(|w| !w.is_alive())
+        .map(|w| w.index())
+        .collect();
     let status = if dead.is_empty() { "ok" } else { "degraded" };
     ok_json(json!({ "status": status, "workers": s.workers.len(), "deadWorkers": dead }))
 }
@@ -87,7 +93,9 @@ pub(super) async fn workers(State(s): State<Shared>) -> ApiResult {
 
 pub(super) async fn panic_worker(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
     let w: usize = id.parse().map_err(|_| ApiError::not_found("worker", &id))?;
-    s.workers.get(w).ok_or_else(|| ApiError::not_found("worker", &id))?;
+    s.workers
+        .get(w)
+        .ok_or_else(|| ApiError::not_found("worker", &id))?;
     match s.call(w, Request::Panic).await {
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => empty(),
         other => other.and_then(json_of),
@@ -99,7 +107,11 @@ pub(super) async fn demo_page() -> Html<&'static str> {
 }
 
 pub(super) async fn not_found() -> ApiError {
-    ApiError { status: StatusCode::NOT_FOUND, code: "no_route", message: "no such endpoint".into() }
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "no_route",
+        message: "no such endpoint".into(),
+    }
 }
 
 pub(super) async fn method_not_allowed() -> ApiError {
@@ -119,10 +131,16 @@ pub(super) struct CreateRouterBody {
     worker_id: Option<usize>,
 }
 
-pub(super) async fn create_router(State(s): State<Shared>, Body(b): Body<CreateRouterBody>) -> ApiResult {
+pub(super) async fn create_router(
+    State(s): State<Shared>,
+    Body(b): Body<CreateRouterBody>,
+) -> ApiResult {
     let w = match b.worker_id {
         Some(w) if s.workers.get(w).is_none() => {
-            return Err(ApiError::unacceptable(format!("workerId: no worker {w} (there are {})", s.workers.len())));
+            return Err(ApiError::unacceptable(format!(
+                "workerId: no worker {w} (there are {})",
+                s.workers.len()
+            )));
         }
         Some(w) => w,
         // The live worker with the fewest routers.
@@ -136,9 +154,19 @@ pub(super) async fn create_router(State(s): State<Shared>, Body(b): Body<CreateR
             .ok_or_else(|| ApiError::unavailable("no worker is running"))?,
     };
     let id = Uuid::new_v4();
-    let r = s.call(w, Request::CreateRouter { id, media_codecs: b.media_codecs }).await?;
+    let r = s
+        .call(
+            w,
+            Request::CreateRouter {
+                id,
+                media_codecs: b.media_codecs,
+            },
+        )
+        .await?;
     s.register(id, w, Kind::Router);
-    let Response::Router(r) = r else { return json_of(r) };
+    let Response::Router(r) = r else {
+        return json_of(r);
+    };
     ok_json(json!({ "id": r.id, "workerId": w, "rtpCapabilities": r.rtp_capabilities }))
 }
 
@@ -185,16 +213,34 @@ pub(super) async fn create_plain_transport(
 ) -> ApiResult {
     let (router_id, w) = s.owner(&router, Kind::Router)?;
     if b.enable_srtp {
-        return Err(ApiError::unacceptable("enableSrtp: SRTP on plain transports is not supported yet"));
+        return Err(ApiError::unacceptable(
+            "enableSrtp: SRTP on plain transports is not supported yet",
+        ));
     }
     let id = Uuid::new_v4();
-    let options = PlainTransportOptions { comedia: b.comedia, rtcp_mux: b.rtcp_mux, app_data: b.app_data };
-    let r = s.call(w, Request::CreatePlainTransport { router_id, id, options }).await?;
+    let options = PlainTransportOptions {
+        comedia: b.comedia,
+        rtcp_mux: b.rtcp_mux,
+        app_data: b.app_data,
+    };
+    let r = s
+        .call(
+            w,
+            Request::CreatePlainTransport {
+                router_id,
+                id,
+                options,
+            },
+        )
+        .await?;
     s.register(id, w, Kind::PlainTransport);
     json_of(r)
 }
 
-pub(super) async fn create_webrtc_transport(State(s): State<Shared>, Path(router): Path<String>) -> ApiResult {
+pub(super) async fn create_webrtc_transport(
+    State(s): State<Shared>,
+    Path(router): Path<String>,
+) -> ApiResult {
     s.owner(&router, Kind::Router)?;
     Err(ApiError {
         status: StatusCode::NOT_IMPLEMENTED,
@@ -219,11 +265,27 @@ pub(super) async fn connect_transport(
 ) -> ApiResult {
     let (id, w) = s.owner(&id, Kind::PlainTransport)?;
     if b.srtp_parameters.is_some() {
-        return Err(ApiError::unacceptable("srtpParameters: SRTP on plain transports is not supported yet"));
+        return Err(ApiError::unacceptable(
+            "srtpParameters: SRTP on plain transports is not supported yet",
+        ));
     }
-    let ip = b.ip.ok_or_else(|| ApiError::bad_request("invalid_field", "ip: missing field"))?;
-    let port = b.port.ok_or_else(|| ApiError::bad_request("invalid_field", "port: missing field"))?;
-    json_of(s.call(w, Request::ConnectPlainTransport { id, ip, port, rtcp_port: b.rtcp_port }).await?)
+    let ip =
+        b.ip.ok_or_else(|| ApiError::bad_request("invalid_field", "ip: missing field"))?;
+    let port = b
+        .port
+        .ok_or_else(|| ApiError::bad_request("invalid_field", "port: missing field"))?;
+    json_of(
+        s.call(
+            w,
+            Request::ConnectPlainTransport {
+                id,
+                ip,
+                port,
+                rtcp_port: b.rtcp_port,
+            },
+        )
+        .await?,
+    )
 }
 
 pub(super) async fn dump_transport(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
@@ -256,7 +318,11 @@ pub(super) struct ProduceBody {
     app_data: Value,
 }
 
-pub(super) async fn produce(State(s): State<Shared>, Path(t): Path<String>, Body(b): Body<ProduceBody>) -> ApiResult {
+pub(super) async fn produce(
+    State(s): State<Shared>,
+    Path(t): Path<String>,
+    Body(b): Body<ProduceBody>,
+) -> ApiResult {
     let (transport_id, w) = s.owner(&t, Kind::PlainTransport)?;
     let id = Uuid::new_v4();
     let options = ProduceOptions {
@@ -266,7 +332,15 @@ pub(super) async fn produce(State(s): State<Shared>, Path(t): Path<String>, Body
         paused: b.paused,
         app_data: b.app_data,
     };
-    let r = s.call(w, Request::Produce { transport_id, options }).await?;
+    let r = s
+        .call(
+            w,
+            Request::Produce {
+                transport_id,
+                options,
+            },
+        )
+        .await?;
     s.register(id, w, Kind::Producer);
     json_of(r)
 }
@@ -314,15 +388,23 @@ pub(super) struct ConsumeBody {
     app_data: Value,
 }
 
-pub(super) async fn consume(State(s): State<Shared>, Path(t): Path<String>, Body(b): Body<ConsumeBody>) -> ApiResult {
+pub(super) async fn consume(
+    State(s): State<Shared>,
+    Path(t): Path<String>,
+    Body(b): Body<ConsumeBody>,
+) -> ApiResult {
     let (transport_id, w) = s.owner(&t, Kind::PlainTransport)?;
-    let (producer_id, pw) = s.owner(&b.producer_id, Kind::Producer).map_err(|_| ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: "not_found",
-        message: format!("producerId: producer {} not found", b.producer_id),
-    })?;
+    let (producer_id, pw) = s
+        .owner(&b.producer_id, Kind::Producer)
+        .map_err(|_| ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!("producerId: producer {} not found", b.producer_id),
+        })?;
     if pw != w {
-        return Err(ApiError::unacceptable("producerId: the producer belongs to another router"));
+        return Err(ApiError::unacceptable(
+            "producerId: the producer belongs to another router",
+        ));
     }
     let id = Uuid::new_v4();
     let options = ConsumeOptions {
@@ -332,7 +414,15 @@ pub(super) async fn consume(State(s): State<Shared>, Path(t): Path<String>, Body
         paused: b.paused,
         app_data: b.app_data,
     };
-    let r = s.call(w, Request::Consume { transport_id, options }).await?;
+    let r = s
+        .call(
+            w,
+            Request::Consume {
+                transport_id,
+                options,
+            },
+        )
+        .await?;
     s.register(id, w, Kind::Consumer);
     json_of(r)
 }
@@ -367,7 +457,10 @@ pub(super) async fn resume_consumer(State(s): State<Shared>, Path(id): Path<Stri
     pause_consumer_as(s, id, false).await
 }
 
-pub(super) async fn request_key_frame(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+pub(super) async fn request_key_frame(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult {
     let (id, w) = s.owner(&id, Kind::Consumer)?;
     json_of(s.call(w, Request::RequestKeyFrame { id }).await?)
 }
@@ -386,7 +479,9 @@ pub(super) async fn preferred_layers(
 ) -> ApiResult {
     let (id, w) = s.owner(&id, Kind::Consumer)?;
     if b.spatial_layer > 15 || b.temporal_layer.is_some_and(|t| t > 15) {
-        return Err(ApiError::unacceptable("spatialLayer/temporalLayer: must be 0-15"));
+        return Err(ApiError::unacceptable(
+            "spatialLayer/temporalLayer: must be 0-15",
+        ));
     }
     // A simple consumer has a single layer: like mediasoup, the preference is accepted and has
     // no effect until simulcast consumers exist.

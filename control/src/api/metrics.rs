@@ -51,8 +51,14 @@ impl Metrics {
         let rtp_forwarded = counter("worker_rtp_forwarded", "RTP packets forwarded to consumers");
         let rtcp_in = counter("worker_rtcp_in", "RTCP packets received");
         let drops = counter("worker_drops", "Datagrams dropped, by reason");
-        let handoffs_out = counter("worker_handoffs_out", "Datagrams handed to the worker owning their flow");
-        let handoffs_in = counter("worker_handoffs_in", "Datagrams received from other workers");
+        let handoffs_out = counter(
+            "worker_handoffs_out",
+            "Datagrams handed to the worker owning their flow",
+        );
+        let handoffs_in = counter(
+            "worker_handoffs_in",
+            "Datagrams received from other workers",
+        );
         let io_tx_errors = counter("io_tx_errors", "Sends the kernel refused");
         let io_tx_no_buffer = counter("io_tx_no_buffer", "Sends dropped for lack of a send buffer");
         let io_rx_no_buffer = counter("io_rx_no_buffer", "Times the receive buffer ring ran dry");
@@ -60,7 +66,11 @@ impl Metrics {
         let routers = Family::<Labels, Gauge>::default();
         registry.register("worker_routers", "Routers on the worker", routers.clone());
         let up = Family::<Labels, Gauge>::default();
-        registry.register("worker_up", "1 while the worker runs, 0 after it stopped", up.clone());
+        registry.register(
+            "worker_up",
+            "1 while the worker runs, 0 after it stopped",
+            up.clone(),
+        );
         Self {
             registry,
             packets_in,
@@ -83,7 +93,9 @@ impl Metrics {
 }
 
 fn set(f: &Family<Labels, Counter>, labels: &Labels, v: u64) {
-    f.get_or_create(labels).inner().store(v, std::sync::atomic::Ordering::Relaxed);
+    f.get_or_create(labels)
+        .inner()
+        .store(v, std::sync::atomic::Ordering::Relaxed);
 }
 
 pub(super) async fn scrape(State(s): State<Shared>) -> Result<impl IntoResponse, ApiError> {
@@ -104,7 +116,10 @@ pub(super) async fn scrape(State(s): State<Shared>) -> Result<impl IntoResponse,
         set(&m.io_rx_no_buffer, &l, st.io.rx_no_buffer);
         set(&m.io_rx_truncated, &l, st.io.rx_truncated);
         for r in DropReason::ALL {
-            let dl: Labels = vec![("worker", w.index().to_string()), ("reason", r.as_str().to_string())];
+            let dl: Labels = vec![
+                ("worker", w.index().to_string()),
+                ("reason", r.as_str().to_string()),
+            ];
             set(&m.drops, &dl, st.rtc.drops_of(r));
         }
         m.routers.get_or_create(&l).set(st.routers as i64);
@@ -113,5 +128,11 @@ pub(super) async fn scrape(State(s): State<Shared>) -> Result<impl IntoResponse,
     let mut text = String::new();
     encode(&mut text, &m.registry)
         .map_err(|e| ApiError::unavailable(format!("metrics encoding failed: {e}")))?;
-    Ok(([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text))
+    Ok((
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
 }

@@ -121,12 +121,17 @@ impl AppState {
             .get(w)
             .ok_or_else(|| ApiError::unavailable(format!("worker {w} does not exist")))?;
         let (tx, rx) = oneshot::channel();
-        worker.send(request, Box::new(move |r| {
-            let _ = tx.send(r);
-        }))?;
+        worker.send(
+            request,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        )?;
         match rx.await {
             Ok(r) => r.map_err(ApiError::from),
-            Err(_) => Err(ApiError::unavailable(format!("worker {w} stopped before answering"))),
+            Err(_) => Err(ApiError::unavailable(format!(
+                "worker {w} stopped before answering"
+            ))),
         }
     }
 }
@@ -163,9 +168,18 @@ pub fn app(state: Shared) -> Router {
         .route("/routers", post(create_router))
         .route("/routers/{id}", get(dump_router).delete(close_router))
         .route("/routers/{id}/stats", get(router_stats))
-        .route("/routers/{id}/plain-transports", post(create_plain_transport))
-        .route("/routers/{id}/webrtc-transports", post(create_webrtc_transport))
-        .route("/transports/{id}", get(dump_transport).delete(close_transport))
+        .route(
+            "/routers/{id}/plain-transports",
+            post(create_plain_transport),
+        )
+        .route(
+            "/routers/{id}/webrtc-transports",
+            post(create_webrtc_transport),
+        )
+        .route(
+            "/transports/{id}",
+            get(dump_transport).delete(close_transport),
+        )
         .route("/transports/{id}/stats", get(transport_stats))
         .route("/transports/{id}/connect", post(connect_transport))
         .route("/transports/{id}/producers", post(produce))

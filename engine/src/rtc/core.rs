@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::RtcError;
 use super::consumer::{Consumer, PT_NONE};
 use super::counters::{DropReason, WorkerCounters};
 use super::events::Event;
@@ -22,9 +23,8 @@ use super::rtp_stream::RtpStreamRecv;
 use super::seq_manager::SeqManager;
 use super::slab::Slab;
 use super::transport::{PlainTransport, Transport, TransportKind, TransportTuple};
-use super::RtcError;
 use crate::net::{SockId, Transmit};
-use crate::wire::demux::{classify, PacketKind};
+use crate::wire::demux::{PacketKind, classify};
 use crate::wire::rtcp;
 use crate::wire::rtp::{self, RtpPacket};
 
@@ -226,7 +226,10 @@ impl WorkerCore {
             transports: Vec::new(),
         });
         self.ids.insert(id, Obj::Router(idx));
-        Ok(RouterReply { id, rtp_capabilities })
+        Ok(RouterReply {
+            id,
+            rtp_capabilities,
+        })
     }
 
     /// Closes a router and everything in it; returns the sockets to unregister.
@@ -345,7 +348,9 @@ impl WorkerCore {
         let transport = &mut self.transports[t];
         let p = transport.plain_mut();
         if p.connected {
-            return Err(RtcError::Conflict(format!("transport {id} is already connected")));
+            return Err(RtcError::Conflict(format!(
+                "transport {id} is already connected"
+            )));
         }
         if p.comedia {
             return Err(RtcError::Conflict(format!(
@@ -353,7 +358,10 @@ impl WorkerCore {
             )));
         }
         if port == 0 {
-            return Err(RtcError::Unacceptable { field: "port".into(), message: "must be 1-65535".into() });
+            return Err(RtcError::Unacceptable {
+                field: "port".into(),
+                message: "must be 1-65535".into(),
+            });
         }
         let remote = SocketAddr::new(ip, port);
         p.remote = Some(remote);
@@ -373,7 +381,10 @@ impl WorkerCore {
         };
         p.connected = true;
         let tuple = transport.tuple();
-        self.events.push(Event::TransportTuple { transport_id: id, tuple });
+        self.events.push(Event::TransportTuple {
+            transport_id: id,
+            tuple,
+        });
         Ok(())
     }
 
@@ -400,7 +411,9 @@ impl WorkerCore {
             self.by_sock.remove(s);
         }
         self.ids.remove(&transport.id);
-        self.events.push(Event::TransportClose { transport_id: transport.id });
+        self.events.push(Event::TransportClose {
+            transport_id: transport.id,
+        });
         sockets
     }
 
@@ -443,7 +456,11 @@ impl WorkerCore {
     // -------------------------------------------------------------- producers
 
     /// Creates a producer on a transport.
-    pub fn produce(&mut self, transport_id: Uuid, o: ProduceOptions) -> Result<ProduceReply, RtcError> {
+    pub fn produce(
+        &mut self,
+        transport_id: Uuid,
+        o: ProduceOptions,
+    ) -> Result<ProduceReply, RtcError> {
         let t = self.transport_idx(transport_id)?;
         if self.ids.contains_key(&o.id) {
             return Err(RtcError::Conflict(format!("id {} already exists", o.id)));
@@ -468,7 +485,9 @@ impl WorkerCore {
                     "rtpParameters.encodings[{i}].ssrc {ssrc} is already used on this transport"
                 )));
             }
-            let clock_rate = media_codec(&o.rtp_parameters.codecs).map(|c| c.clock_rate).unwrap_or(90_000);
+            let clock_rate = media_codec(&o.rtp_parameters.codecs)
+                .map(|c| c.clock_rate)
+                .unwrap_or(90_000);
             streams.push(RtpStreamRecv::new(ssrc, clock_rate));
         }
         if streams.is_empty() {
@@ -480,7 +499,11 @@ impl WorkerCore {
         let reply = ProduceReply {
             id: o.id,
             kind: o.kind,
-            type_: if streams.len() > 1 { "simulcast" } else { "simple" },
+            type_: if streams.len() > 1 {
+                "simulcast"
+            } else {
+                "simple"
+            },
         };
         let ssrcs: Vec<u32> = streams.iter().map(|s| s.ssrc).collect();
         let idx = self.producers.insert(Producer {
@@ -516,7 +539,10 @@ impl WorkerCore {
         for c in self.producers[p].consumers.clone() {
             let consumer_id = self.consumers[c].id;
             self.close_consumer_idx(c);
-            self.events.push(Event::ConsumerProducerClose { consumer_id, producer_id });
+            self.events.push(Event::ConsumerProducerClose {
+                consumer_id,
+                producer_id,
+            });
         }
         let producer = self.producers.remove(p).expect("producer index is live");
         if let Some(t) = self.transports.get_mut(producer.transport) {
@@ -567,7 +593,9 @@ impl WorkerCore {
     /// mediasoup-like producer stats: one `inbound-rtp` entry per stream.
     pub fn producer_stats(&self, id: Uuid) -> Result<Value, RtcError> {
         let p = &self.producers[self.producer_idx(id)?];
-        let mime = media_codec(&p.rtp_parameters.codecs).map(|c| c.mime_type.clone()).unwrap_or_default();
+        let mime = media_codec(&p.rtp_parameters.codecs)
+            .map(|c| c.mime_type.clone())
+            .unwrap_or_default();
         Ok(Value::Array(
             p.streams
                 .iter()
@@ -590,7 +618,11 @@ impl WorkerCore {
     // -------------------------------------------------------------- consumers
 
     /// Creates a consumer of `producer_id` on a transport of the same router.
-    pub fn consume(&mut self, transport_id: Uuid, o: ConsumeOptions) -> Result<ConsumeReply, RtcError> {
+    pub fn consume(
+        &mut self,
+        transport_id: Uuid,
+        o: ConsumeOptions,
+    ) -> Result<ConsumeReply, RtcError> {
         let t = self.transport_idx(transport_id)?;
         if self.ids.contains_key(&o.id) {
             return Err(RtcError::Conflict(format!("id {} already exists", o.id)));
@@ -598,7 +630,10 @@ impl WorkerCore {
         let p = match self.ids.get(&o.producer_id) {
             Some(Obj::Producer(p)) => *p,
             _ => {
-                return Err(RtcError::NotFound { kind: "producer", id: o.producer_id });
+                return Err(RtcError::NotFound {
+                    kind: "producer",
+                    id: o.producer_id,
+                });
             }
         };
         let producer = &self.producers[p];
@@ -615,7 +650,8 @@ impl WorkerCore {
                 message: format!("cannot consume producer {}: no common codec", o.producer_id),
             });
         }
-        let rtp_parameters = ortc::get_consumer_rtp_parameters(&producer.consumable, &o.rtp_capabilities, false)?;
+        let rtp_parameters =
+            ortc::get_consumer_rtp_parameters(&producer.consumable, &o.rtp_capabilities, false)?;
         let ssrc = rtp_parameters
             .encodings
             .first()
@@ -623,7 +659,9 @@ impl WorkerCore {
             .ok_or_else(|| RtcError::Conflict("consumer parameters have no SSRC".into()))?;
         let pt_map = payload_type_map(producer, &rtp_parameters);
         let ext_map = extension_map(&producer.rtp_parameters, &rtp_parameters);
-        let clock_rate = media_codec(&rtp_parameters.codecs).map(|c| c.clock_rate).unwrap_or(90_000);
+        let clock_rate = media_codec(&rtp_parameters.codecs)
+            .map(|c| c.clock_rate)
+            .unwrap_or(90_000);
         let source_ssrc = producer.streams[0].ssrc;
         let kind = producer.kind;
         let producer_paused = producer.paused;
@@ -709,7 +747,9 @@ impl WorkerCore {
     /// mediasoup-like consumer stats: its `outbound-rtp` entry, then its producer's `inbound-rtp`.
     pub fn consumer_stats(&self, id: Uuid) -> Result<Value, RtcError> {
         let c = &self.consumers[self.consumer_idx(id)?];
-        let mime = media_codec(&c.rtp_parameters.codecs).map(|x| x.mime_type.clone()).unwrap_or_default();
+        let mime = media_codec(&c.rtp_parameters.codecs)
+            .map(|x| x.mime_type.clone())
+            .unwrap_or_default();
         let mut out = vec![serde_json::json!({
             "type": "outbound-rtp",
             "kind": c.kind,
@@ -746,7 +786,11 @@ impl WorkerCore {
         };
         let transport = &mut self.transports[t];
         let p = transport.plain_mut();
-        let expected = if is_rtcp_sock { p.rtcp_remote } else { p.remote };
+        let expected = if is_rtcp_sock {
+            p.rtcp_remote
+        } else {
+            p.remote
+        };
         match expected {
             Some(r) if r == from => {}
             Some(_) => {
@@ -764,7 +808,10 @@ impl WorkerCore {
                     }
                 }
                 let (transport_id, tuple) = (transport.id, transport.tuple());
-                self.events.push(Event::TransportTuple { transport_id, tuple });
+                self.events.push(Event::TransportTuple {
+                    transport_id,
+                    tuple,
+                });
             }
             None => {
                 self.counters.drop(DropReason::NotConnected);
@@ -787,9 +834,20 @@ impl WorkerCore {
             self.counters.drop(DropReason::Malformed);
             return;
         };
-        let (ssrc, seq, ts, pt) = (pkt.ssrc(), pkt.sequence(), pkt.timestamp(), pkt.payload_type());
+        let (ssrc, seq, ts, pt) = (
+            pkt.ssrc(),
+            pkt.sequence(),
+            pkt.timestamp(),
+            pkt.payload_type(),
+        );
         let len = data.len();
-        let Self { transports, producers, consumers, counters, .. } = self;
+        let Self {
+            transports,
+            producers,
+            consumers,
+            counters,
+            ..
+        } = self;
         let transport = &mut transports[t];
         transport.counters.rtp_packets_received += 1;
         let Some(&p) = transport.ssrc_table.get(&ssrc) else {
@@ -860,7 +918,9 @@ impl WorkerCore {
 
 /// The first non-RTX codec: the media codec of a stream.
 fn media_codec(codecs: &[RtpCodecParameters]) -> Option<&RtpCodecParameters> {
-    codecs.iter().find(|c| !c.mime_type.to_ascii_lowercase().ends_with("/rtx"))
+    codecs
+        .iter()
+        .find(|c| !c.mime_type.to_ascii_lowercase().ends_with("/rtx"))
 }
 
 fn same_codec(a: &RtpCodecParameters, b: &RtpCodecParameters) -> bool {
@@ -875,7 +935,12 @@ fn payload_type_map(producer: &Producer, consumer: &RtpParameters) -> [u8; 128] 
     let mut map = [PT_NONE; 128];
     for m in &producer.mapping.codecs {
         let (producer_pt, router_pt) = (m.payload_type, m.mapped_payload_type);
-        let Some(router_codec) = producer.consumable.codecs.iter().find(|c| c.payload_type == router_pt) else {
+        let Some(router_codec) = producer
+            .consumable
+            .codecs
+            .iter()
+            .find(|c| c.payload_type == router_pt)
+        else {
             continue;
         };
         if let Some(cc) = consumer.codecs.iter().find(|c| same_codec(c, router_codec)) {

@@ -63,11 +63,13 @@ pub enum RtcError {
 impl From<ortc::OrtcError> for RtcError {
     fn from(e: ortc::OrtcError) -> Self {
         let field = match &e {
-            ortc::OrtcError::InvalidField { field, .. } | ortc::OrtcError::Unsupported { field, .. } => {
-                field.clone()
-            }
+            ortc::OrtcError::InvalidField { field, .. }
+            | ortc::OrtcError::Unsupported { field, .. } => field.clone(),
             _ => "rtpCapabilities".into(),
         };
-        RtcError::Unacceptable { field, message: e.to_string() }
+        RtcError::Unacceptable {
+            field,
+            message: e.to_string(),
+        }
     }
 }

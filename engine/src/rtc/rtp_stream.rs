@@ -41,7 +41,9 @@ impl RtpStreamRecv {
     pub(crate) fn receive(&mut self, now: Instant, seq: u16, ts: u32, len: usize) {
         self.packets += 1;
         self.bytes += len as u64;
-        let ext = self.unwrapper.unwrap(seq);
+        let Some(ext) = self.unwrapper.extend(seq) else {
+            return;
+        };
         match self.base_seq {
             None => {
                 self.base_seq = Some(ext);
@@ -96,7 +98,12 @@ mod tests {
         let t0 = Instant::now();
         let mut s = RtpStreamRecv::new(1, 48_000);
         for (i, seq) in [65_533u16, 65_534, 0, 1, 3].into_iter().enumerate() {
-            s.receive(t0 + Duration::from_millis(20 * i as u64), seq, 960 * i as u32, 100);
+            s.receive(
+                t0 + Duration::from_millis(20 * i as u64),
+                seq,
+                960 * i as u32,
+                100,
+            );
         }
         assert_eq!(s.expected(), 7);
         assert_eq!(s.lost(), 2);
@@ -109,12 +116,22 @@ mod tests {
         let t0 = Instant::now();
         let mut s = RtpStreamRecv::new(1, 48_000);
         for i in 0..50u32 {
-            s.receive(t0 + Duration::from_millis(20 * i as u64), i as u16, 960 * i, 100);
+            s.receive(
+                t0 + Duration::from_millis(20 * i as u64),
+                i as u16,
+                960 * i,
+                100,
+            );
         }
         assert_eq!(s.jitter(), 0);
         for i in 50..100u32 {
             let wobble = if i % 2 == 0 { 5 } else { 0 };
-            s.receive(t0 + Duration::from_millis(20 * i as u64 + wobble), i as u16, 960 * i, 100);
+            s.receive(
+                t0 + Duration::from_millis(20 * i as u64 + wobble),
+                i as u16,
+                960 * i,
+                100,
+            );
         }
         assert!(s.jitter() > 0);
     }

@@ -60,8 +60,8 @@ impl SeqManager {
                     .last_out_at
                     .map(|t| now.saturating_duration_since(t))
                     .unwrap_or_default();
-                let ticks = (elapsed.as_micros() as u64 * self.clock_rate as u64 / 1_000_000)
-                    .max(1);
+                let ticks =
+                    (elapsed.as_micros() as u64 * self.clock_rate as u64 / 1_000_000).max(1);
                 self.last_out_ts.wrapping_add(ticks as u32)
             } else {
                 self.last_out_ts
@@ -84,10 +84,6 @@ impl SeqManager {
         }
         Some((out_seq, out_ts))
     }
-
-    pub(crate) fn last_out_seq(&self) -> u16 {
-        self.last_out_seq
-    }
 }
 
 #[cfg(test)]
@@ -104,7 +100,7 @@ mod tests {
         // reordered but newer than the sync point: forwarded with the same offset
         assert_eq!(m.rewrite(t0, 40_003, 2043), Some((1003, 6920)));
         assert_eq!(m.rewrite(t0, 40_002, 1563), Some((1002, 6440)));
-        assert_eq!(m.last_out_seq(), 1003);
+        assert_eq!(m.last_out_seq, 1003);
     }
 
     #[test]
@@ -112,18 +108,29 @@ mod tests {
         let t0 = Instant::now();
         let mut m = SeqManager::new(48_000, 65_534, 0);
         for i in 0..3u16 {
-            m.rewrite(t0 + Duration::from_millis(20 * i as u64), 100 + i, 960 * i as u32)
-                .unwrap();
+            m.rewrite(
+                t0 + Duration::from_millis(20 * i as u64),
+                100 + i,
+                960 * i as u32,
+            )
+            .unwrap();
         }
         // last out: seq 0 (wrapped), ts 1920 at t0+40ms. Pause; input continues to 500.
         m.request_resync();
         let t1 = t0 + Duration::from_millis(1040);
         let (s, ts) = m.rewrite(t1, 500, 999_999).unwrap();
         assert_eq!(s, 1, "sequence continues right after the last one sent");
-        assert_eq!(ts, 1920 + 48_000, "timestamp advances by the 1 s that passed");
+        assert_eq!(
+            ts,
+            1920 + 48_000,
+            "timestamp advances by the 1 s that passed"
+        );
         // packets from before the resync point are stale
         assert_eq!(m.rewrite(t1, 499, 0), None);
-        assert_eq!(m.rewrite(t1, 501, 999_999 + 960), Some((2, 1920 + 48_000 + 960)));
+        assert_eq!(
+            m.rewrite(t1, 501, 999_999 + 960),
+            Some((2, 1920 + 48_000 + 960))
+        );
     }
 
     #[test]

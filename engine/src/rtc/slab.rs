@@ -9,7 +9,11 @@ pub(crate) struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Self { slots: Vec::new(), free: Vec::new(), len: 0 }
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 }
 
@@ -43,22 +47,20 @@ impl<T> Slab<T> {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|v| (i, v)))
-    }
 }
 
 impl<T> std::ops::Index<usize> for Slab<T> {
     type Output = T;
     fn index(&self, i: usize) -> &T {
-        self.get(i).expect("slab index refers to a live object (removed objects are unlinked)")
+        self.get(i)
+            .expect("slab index refers to a live object (removed objects are unlinked)")
     }
 }
 
 impl<T> std::ops::IndexMut<usize> for Slab<T> {
     fn index_mut(&mut self, i: usize) -> &mut T {
-        self.get_mut(i).expect("slab index refers to a live object (removed objects are unlinked)")
+        self.get_mut(i)
+            .expect("slab index refers to a live object (removed objects are unlinked)")
     }
 }
 
@@ -77,6 +79,5 @@ mod tests {
         assert_eq!(c, a);
         assert_eq!(s[b], "b");
         assert_eq!(s.len(), 2);
-        assert_eq!(s.iter().count(), 2);
     }
 }

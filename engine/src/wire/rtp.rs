@@ -584,6 +584,27 @@ pub fn timestamp_is_newer(a: u32, b: u32) -> bool {
     }
 }
 
+/// Rewrites the fixed-position header fields of a packet that already parsed as RTP (RFC 3550
+/// §5.1): payload type (keeping the marker bit), sequence number, timestamp and SSRC. The SFU's
+/// per-consumer rewrite; it does not re-validate, so `buf` must hold at least the 12-byte fixed
+/// header (a shorter buffer is left untouched).
+#[inline]
+pub fn rewrite_fixed_header(
+    buf: &mut [u8],
+    payload_type: u8,
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
+) {
+    if buf.len() < 12 {
+        return;
+    }
+    buf[1] = (buf[1] & 0x80) | (payload_type & 0x7F);
+    buf[2..4].copy_from_slice(&sequence.to_be_bytes());
+    buf[4..8].copy_from_slice(&timestamp.to_be_bytes());
+    buf[8..12].copy_from_slice(&ssrc.to_be_bytes());
+}
+
 /// Extends wrapping counters to 64 bits: the value nearest (in serial arithmetic) to the newest
 /// one seen so far. `BITS` is 16 or 32.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
