@@ -24,6 +24,9 @@ pub mod ortc;
 pub mod rtp_parameters;
 pub mod supported_rtp_capabilities;
 
+#[cfg(test)]
+mod tests;
+
 pub use self::core::{
     ConsumeOptions, ConsumeReply, PlainTransportOptions, PlainTransportReply, ProduceOptions,
     ProduceReply, RouterReply, WorkerCore,
