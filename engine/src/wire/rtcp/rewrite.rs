@@ -52,7 +52,7 @@ pub struct RtcpPacketMut<'a> {
 }
 
 impl<'a> RtcpPacketMut<'a> {
-    /// Validates the first packet in `buf` as [`RtcpPacket::parse`] does; the view covers that
+    /// Validates the first packet in `buf` as [`RtcpPacket::parse`](super::RtcpPacket::parse) does; the view covers that
     /// packet only.
     pub fn parse(buf: &'a mut [u8]) -> Result<Self, ParseError> {
         let (_, len) = parse_first(buf)?;
@@ -70,7 +70,7 @@ impl<'a> RtcpPacketMut<'a> {
         RtcpPacketMut { buf, body_end }
     }
 
-    /// The packet's bytes, e.g. to [`RtcpPacket::parse`] them.
+    /// The packet's bytes, e.g. to [`RtcpPacket::parse`](super::RtcpPacket::parse) them.
     pub fn as_bytes(&self) -> &[u8] {
         self.buf
     }
