@@ -52,8 +52,8 @@ pub struct RtcpPacketMut<'a> {
 }
 
 impl<'a> RtcpPacketMut<'a> {
-    /// Validates the first packet in `buf` as [`RtcpPacket::parse`](super::RtcpPacket::parse) does; the view covers that
-    /// packet only.
+    /// Validates the first packet in `buf` as [`RtcpPacket::parse`](super::RtcpPacket::parse)
+    /// does; the view covers that packet only.
     pub fn parse(buf: &'a mut [u8]) -> Result<Self, ParseError> {
         let (_, len) = parse_first(buf)?;
         Ok(Self::from_validated(&mut buf[..len]))
