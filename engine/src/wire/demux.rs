@@ -33,7 +33,8 @@ pub enum PacketKind {
     Unknown,
 }
 
-/// Classifies a datagram by its first byte (RFC 7983 §7) and, for RTP/RTCP, its second (RFC 5761 §4).
+/// Classifies a datagram by its first byte (RFC 7983 §7) and, for RTP/RTCP, its second byte
+/// (RFC 5761 §4).
 ///
 /// A datagram of a single byte in the RTP range is `Unknown`: it cannot be told apart and is too
 /// short to be either.
