@@ -389,7 +389,7 @@ impl Workers {
             Vec::new()
         };
         let inboxes: Vec<Arc<Inbox>> = (0..n).map(|_| Arc::new(Inbox::new())).collect();
-        let mut media_addr = config.media_addr;
+        let mut media_addr = claim_media_addr(config.media_addr)?;
         let mut handles = Vec::with_capacity(n);
         for index in 0..n {
             let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
@@ -415,7 +415,7 @@ impl Workers {
             let (io, bound) = ready_rx
                 .recv()
                 .map_err(|_| io::Error::other(format!("worker {index} died while starting")))??;
-            // Port 0: the first worker picks the port, the others join its group.
+            debug_assert_eq!(bound, media_addr);
             media_addr = bound;
             handles.push(WorkerHandle {
                 index,
@@ -457,9 +457,10 @@ impl Workers {
     }
 
     /// Test hook: makes `owner` own (and echo) the flow from `addr` on the shared port and tells
-    /// every other worker to hand that flow's datagrams to it.
+    /// every other worker to hand that flow's datagrams to it. Returns once every worker applied it.
     #[doc(hidden)]
     pub fn own_echo_flow(&self, addr: SocketAddr, owner: usize) -> Result<(), SendError> {
+        let (tx, rx) = std::sync::mpsc::channel();
         for h in &self.handles {
             let req = if h.index == owner {
                 Request::OwnEchoFlow { addr }
@@ -469,7 +470,16 @@ impl Workers {
                     owner: Some(owner),
                 }
             };
-            h.send(req, Box::new(|_| {}))?;
+            let tx = tx.clone();
+            h.send(
+                req,
+                Box::new(move |_| {
+                    let _ = tx.send(());
+                }),
+            )?;
+        }
+        for h in &self.handles {
+            rx.recv().map_err(|_| SendError::Dead(h.index))?;
         }
         Ok(())
     }
@@ -492,6 +502,26 @@ impl Drop for Workers {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Checks that nobody holds the shared media address and resolves port 0 to a concrete port.
+///
+/// A `SO_REUSEPORT` bind succeeds on a port another reuseport socket of the same user already
+/// holds (for UDP the kernel even picks such a port for port 0), which would silently merge two
+/// processes (or two test instances) into one group and split their traffic. A plain bind
+/// without the option fails with `EADDRINUSE` instead; it is released before the group binds.
+fn claim_media_addr(addr: SocketAddr) -> io::Result<SocketAddr> {
+    let probe = std::net::UdpSocket::bind(addr).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            io::Error::new(
+                e.kind(),
+                format!("{addr} is already in use (another Sluice running?)"),
+            )
+        } else {
+            e
+        }
+    })?;
+    probe.local_addr()
 }
 
 type Ready = std::sync::mpsc::Sender<io::Result<(IoKind, SocketAddr)>>;
@@ -636,15 +666,11 @@ impl Handler for State {
             self.core.counters_mut().handoffs_in += 1;
             let len = h.len as usize;
             let from = h.from;
-            if self.echo_flows.contains_key(&from) {
-                if !tx.send(self.shared, from, &h.data[..len]) {
-                    self.core.counters_mut().drop(DropReason::NoSendBuffer);
-                }
-            } else {
-                let now = self.now();
-                let shared = self.shared;
-                self.core
-                    .handle_datagram(now, shared, from, &mut h.data[..len], tx);
+            if !self.echo_flows.contains_key(&from) {
+                // The owner forgot the flow between the peer's lookup and now.
+                self.core.counters_mut().drop(DropReason::UnknownFlow);
+            } else if !tx.send(self.shared, from, &h.data[..len]) {
+                self.core.counters_mut().drop(DropReason::NoSendBuffer);
             }
             let _ = inbox.handoff_free.push(h);
         }

@@ -54,7 +54,13 @@ mod seq;
 /// per-consumer rewrite; it does not re-validate, so `buf` must hold at least the 12-byte fixed
 /// header (a shorter buffer is left untouched).
 #[inline]
-pub fn rewrite_fixed_header(buf: &mut [u8], payload_type: u8, sequence: u16, timestamp: u32, ssrc: u32) {
+pub fn rewrite_fixed_header(
+    buf: &mut [u8],
+    payload_type: u8,
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
+) {
     if buf.len() < FIXED_HEADER_LEN {
         return;
     }

@@ -393,12 +393,21 @@ fn remap_without_extension_is_a_no_op() {
 #[test]
 fn rewrite_fixed_header_keeps_marker_and_rest() {
     let mut buf = [0u8; 64];
-    let h = RtpHeader { marker: true, payload_type: 100, sequence: 1, timestamp: 2, ssrc: 3 };
+    let h = RtpHeader {
+        marker: true,
+        payload_type: 100,
+        sequence: 1,
+        timestamp: 2,
+        ssrc: 3,
+    };
     let n = write_rtp(&mut buf, &h, &[(1, &[9])], b"payload").unwrap();
     rewrite_fixed_header(&mut buf[..n], 111, 0xFFFF, 0xDEAD_BEEF, 42);
     let p = RtpPacket::parse(&buf[..n]).unwrap();
     assert!(p.marker());
-    assert_eq!((p.payload_type(), p.sequence(), p.timestamp(), p.ssrc()), (111, 0xFFFF, 0xDEAD_BEEF, 42));
+    assert_eq!(
+        (p.payload_type(), p.sequence(), p.timestamp(), p.ssrc()),
+        (111, 0xFFFF, 0xDEAD_BEEF, 42)
+    );
     assert_eq!(p.extension(1), Some(&[9][..]));
     assert_eq!(p.payload(), b"payload");
     let mut short = [0x80u8; 8];
