@@ -65,8 +65,8 @@ pub struct IoStats {
     /// Received datagrams dropped as truncated (larger than a buffer).
     pub rx_truncated: u64,
     /// System calls made by `poll` and its flushes: `io_uring_enter` (including early submits
-    /// when the submission queue fills) for `uring`; `epoll_wait`, `recvmmsg`, `sendmmsg` and
-    /// eventfd reads for `mmsg`.
+    /// when the submission queue fills) and eventfd reads for `uring`; `epoll_wait`,
+    /// `recvmmsg`, `sendmmsg` and eventfd reads for `mmsg`.
     pub syscalls: u64,
 }
 
@@ -128,10 +128,11 @@ pub struct Waker {
 
 /// One worker's I/O.
 pub enum Backend {
-    /// See [`IoKind::Uring`].
-    Uring(uring::Uring),
+    /// See [`IoKind::Uring`]. (Both variants are boxed: their bookkeeping is a few hundred
+    /// bytes, and the worker moves the enum around.)
+    Uring(Box<uring::Uring>),
     /// See [`IoKind::Mmsg`].
-    Mmsg(mmsg::Mmsg),
+    Mmsg(Box<mmsg::Mmsg>),
 }
 
 impl std::fmt::Debug for Backend {
@@ -149,13 +150,13 @@ impl Backend {
     /// Creates the backend with explicit ring and pool sizes.
     pub fn with_config(kind: IoKind, config: BackendConfig) -> io::Result<Self> {
         match kind {
-            IoKind::Uring => Ok(Self::Uring(uring::Uring::new(&config)?)),
-            IoKind::Mmsg => Ok(Self::Mmsg(mmsg::Mmsg::new(&config)?)),
+            IoKind::Uring => Ok(Self::Uring(Box::new(uring::Uring::new(&config)?))),
+            IoKind::Mmsg => Ok(Self::Mmsg(Box::new(mmsg::Mmsg::new(&config)?))),
             IoKind::Auto => match uring::Uring::new(&config) {
-                Ok(u) => Ok(Self::Uring(u)),
+                Ok(u) => Ok(Self::Uring(Box::new(u))),
                 Err(e) => {
                     tracing::warn!("io_uring backend unavailable ({e}); using recvmmsg/sendmmsg");
-                    Ok(Self::Mmsg(mmsg::Mmsg::new(&config)?))
+                    Ok(Self::Mmsg(Box::new(mmsg::Mmsg::new(&config)?)))
                 }
             },
         }
@@ -166,6 +167,15 @@ impl Backend {
         match self {
             Self::Uring(_) => IoKind::Uring,
             Self::Mmsg(_) => IoKind::Mmsg,
+        }
+    }
+
+    /// For `uring`: the ring setup flags the kernel accepted (e.g.
+    /// `"SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|SUBMIT_ALL"`), for the worker's start-up log.
+    pub fn uring_setup_flags(&self) -> Option<&'static str> {
+        match self {
+            Self::Uring(b) => Some(b.setup_flags()),
+            Self::Mmsg(_) => None,
         }
     }
 

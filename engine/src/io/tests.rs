@@ -436,3 +436,13 @@ fn auto_picks_a_backend() {
     let b = Backend::new(IoKind::Auto).unwrap();
     assert_ne!(b.kind(), IoKind::Auto);
 }
+
+#[test]
+fn uring_uses_single_issuer_and_defer_taskrun() {
+    let b = backend(IoKind::Uring, BackendConfig::default());
+    let Backend::Uring(u) = &b else {
+        unreachable!()
+    };
+    // DESIGN.md §8: this machine's kernel (6.18) accepts the full set.
+    assert_eq!(u.setup_flags(), super::uring::SETUPS[0]);
+}

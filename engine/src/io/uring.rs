@@ -219,6 +219,8 @@ pub struct Uring {
     sends_in_flight: usize,
     stats: IoStats,
     errors: ErrorLog,
+    /// Which entry of [`SETUPS`] the kernel accepted.
+    setup: &'static str,
 }
 
 impl std::fmt::Debug for Uring {
@@ -231,10 +233,19 @@ impl std::fmt::Debug for Uring {
     }
 }
 
-/// Builds the ring with the strongest flag set the kernel accepts.
-fn build_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
+/// Setup flag sets tried in order, strongest first (each kernel refusal is `EINVAL`).
+/// `SINGLE_ISSUER` needs 6.0, `DEFER_TASKRUN` 6.1, `COOP_TASKRUN` 5.19, `SUBMIT_ALL` 5.18.
+pub(crate) const SETUPS: [&str; 4] = [
+    "SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|SUBMIT_ALL",
+    "SINGLE_ISSUER|COOP_TASKRUN|SUBMIT_ALL",
+    "SUBMIT_ALL",
+    "none",
+];
+
+/// Builds the ring with the strongest flag set the kernel accepts; returns it and the set's name.
+fn build_ring(sq: u32, cq: u32) -> io::Result<(IoUring, &'static str)> {
     let mut last = None;
-    for attempt in 0..4 {
+    for (attempt, name) in SETUPS.iter().enumerate() {
         let mut b = IoUring::builder();
         b.setup_cqsize(cq).setup_clamp();
         if attempt <= 2 {
@@ -249,9 +260,9 @@ fn build_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
         match b.build(sq) {
             Ok(r) => {
                 if attempt > 0 {
-                    tracing::debug!(attempt, "io_uring: created without some setup flags");
+                    tracing::info!("io_uring: ring created with setup flags {name} only");
                 }
-                return Ok(r);
+                return Ok((r, name));
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
             Err(e) => return Err(e),
@@ -292,7 +303,7 @@ impl Uring {
         let cq = (u32::from(entries) + cfg.tx_slots + 64)
             .next_power_of_two()
             .clamp(2 * sq, 65536);
-        let ring = build_ring(sq, cq)?;
+        let (ring, setup) = build_ring(sq, cq)?;
         let bufs = BufRing::new(entries)?;
         // SAFETY: the ring memory is page aligned (mmap) and, with the buffers it points to,
         // lives in `bufs` for as long as the ring: `Drop` closes the ring before unmapping.
@@ -320,6 +331,7 @@ impl Uring {
             sends_in_flight: 0,
             stats: IoStats::default(),
             errors: ErrorLog::default(),
+            setup,
         };
         me.arm_wake()?;
         // Fail here, not in the first poll, when io_uring is present but unusable.
@@ -426,6 +438,11 @@ impl Uring {
     /// Closes a removed socket once nothing in flight names it, and frees its id.
     fn maybe_close(&mut self, id: u32) {
         close_if_idle(&mut self.socks[sock_index(id)], &mut self.ids);
+    }
+
+    /// The ring's setup flags (for logs and tests).
+    pub(crate) fn setup_flags(&self) -> &'static str {
+        self.setup
     }
 
     pub(crate) fn local_addr(&self, sock: SockId) -> Option<SocketAddr> {
@@ -548,6 +565,7 @@ impl Uring {
             sends_in_flight,
             stats,
             errors,
+            setup: _,
         } = self;
         loop {
             let mut cq = ring.completion();
@@ -713,7 +731,6 @@ impl Drop for Uring {
             {
                 break;
             }
-            self.wake_armed = true; // never re-arm while dropping
             self.drain(&mut Discard);
             self.rearm.clear();
         }
