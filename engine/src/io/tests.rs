@@ -446,3 +446,111 @@ fn uring_uses_single_issuer_and_defer_taskrun() {
     // DESIGN.md §8: this machine's kernel (6.18) accepts the full set.
     assert_eq!(u.setup_flags(), super::uring::SETUPS[0]);
 }
+
+/// CPU per forwarded packet, uring vs mmsg: 1 source → 10 sinks, 200-byte packets, loopback.
+/// Only the worker thread's CPU (user + system, `RUSAGE_THREAD`) is counted.
+///
+/// `cargo test --release -p sluice-engine io::tests::forward_cpu -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, run by hand in release mode"]
+fn forward_cpu() {
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const SINKS: usize = 10;
+    const N: u64 = 100_000;
+    const WINDOW: u64 = 256;
+
+    fn thread_cpu() -> Duration {
+        // SAFETY: getrusage fills a caller-owned struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is valid and writable.
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+
+    for kind in [IoKind::Uring, IoKind::Mmsg] {
+        let mut b = backend(kind, BackendConfig::default());
+        let sock = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+        let server = b.local_addr(sock).unwrap();
+        let sinks: Vec<UdpSocket> = (0..SINKS).map(|_| client()).collect();
+        let to: Vec<SocketAddr> = sinks.iter().map(|s| s.local_addr().unwrap()).collect();
+        let delivered = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sink_thread = {
+            let (delivered, stop) = (delivered.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut fds: Vec<libc::pollfd> = sinks
+                    .iter()
+                    .map(|s| libc::pollfd {
+                        fd: s.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    })
+                    .collect();
+                let mut buf = [0u8; 2048];
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: `fds` is a live array of pollfd.
+                    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 10) };
+                    for s in &sinks {
+                        while s.recv_from(&mut buf).is_ok() {
+                            delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    for f in &mut fds {
+                        f.revents = 0;
+                    }
+                }
+            })
+        };
+        let source_thread = {
+            let (delivered, stop) = (delivered.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let src = client();
+                let pkt = [0x80u8; 200];
+                let mut sent = 0u64;
+                while sent < N && !stop.load(Ordering::Relaxed) {
+                    if sent - delivered.load(Ordering::Relaxed) / SINKS as u64 >= WINDOW {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    if src.send_to(&pkt, server).is_ok() {
+                        sent += 1;
+                    }
+                }
+            })
+        };
+        let mut h = FanOut {
+            to,
+            received: 0,
+            refused: 0,
+        };
+        let cpu0 = thread_cpu();
+        let wall0 = Instant::now();
+        while (h.received as u64) < N && wall0.elapsed() < Duration::from_secs(120) {
+            b.poll(Some(Duration::from_millis(1)), &mut h).unwrap();
+        }
+        // Flush the last answers.
+        for _ in 0..5 {
+            b.poll(Some(Duration::from_millis(1)), &mut h).unwrap();
+        }
+        let cpu = thread_cpu() - cpu0;
+        let wall = wall0.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        source_thread.join().unwrap();
+        sink_thread.join().unwrap();
+        let st = b.stats();
+        let fwd = st.tx_packets.max(1);
+        println!(
+            "{kind:?}: {} in, {} out, {} delivered, {:.0} ns CPU per forwarded packet, \
+             {:.2} syscalls per input packet, wall {wall:.2?}, {st:?}",
+            h.received,
+            st.tx_packets,
+            delivered.load(Ordering::Relaxed),
+            cpu.as_nanos() as f64 / fwd as f64,
+            st.syscalls as f64 / h.received.max(1) as f64,
+        );
+    }
+}

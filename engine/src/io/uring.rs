@@ -387,9 +387,10 @@ impl Uring {
 
     pub(crate) fn add_socket(&mut self, socket: UdpSocket) -> io::Result<SockId> {
         let local = socket.local_addr()?;
-        // io_uring issues socket operations non-blocking itself (MSG_DONTWAIT, then poll), so
-        // the file itself can stay blocking; that also avoids -EAGAIN completions on kernels that
-        // honour O_NONBLOCK by failing instead of polling.
+        // io_uring issues socket operations non-blocking itself (MSG_DONTWAIT, then an internal
+        // poll), so the fd's own mode never blocks the worker. On 6.18 an O_NONBLOCK socket works
+        // just as well (the tests pass either way); clearing the flag is a defence against
+        // kernels that answer O_NONBLOCK files with -EAGAIN completions instead of polling.
         socket.set_nonblocking(false)?;
         let id = self.ids.take()?;
         let sock = Sock {
