@@ -339,7 +339,9 @@ impl Uring {
         Ok(me)
     }
 
-    /// Pushes one entry, submitting early when the SQ is full.
+    /// Pushes one entry, submitting early when the SQ is full (one extra `io_uring_enter`).
+    /// Fails with `EBUSY`/`EAGAIN` when the kernel takes no more submissions until the CQ is
+    /// drained; callers keep or drop the work then, they never spin.
     ///
     /// # Safety
     /// Every buffer the entry points to must stay valid until its final completion.
@@ -351,12 +353,9 @@ impl Uring {
             }
             self.stats.syscalls += 1;
             match self.ring.submit() {
+                Ok(0) => return Err(io::Error::from_raw_os_error(libc::EBUSY)),
                 Ok(_) => {}
-                Err(err)
-                    if matches!(
-                        err.raw_os_error(),
-                        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
-                    ) => {}
+                Err(err) if err.raw_os_error() == Some(libc::EINTR) => {}
                 Err(err) => return Err(err),
             }
         }
@@ -497,6 +496,11 @@ impl Uring {
                     self.stats.tx_errors += 1;
                 }
                 self.tx.clear_queued();
+                if is_busy(&err) {
+                    self.errors
+                        .log("io_uring: submission queue stuck, sends dropped", &err);
+                    return Ok(pushed);
+                }
                 return Err(err);
             }
             self.socks[sock_index(sock.0)].sends += 1;
@@ -542,11 +546,22 @@ impl Uring {
         while let Some(id) = self.rearm.pop() {
             let s = &self.socks[sock_index(id)];
             if s.socket.is_some() && !s.closing && !s.dead && !s.recv_armed {
-                self.arm_recv(id)?;
+                match self.arm_recv(id) {
+                    Ok(()) => {}
+                    Err(e) if is_busy(&e) => {
+                        // Try again after the next drain.
+                        self.rearm.push(id);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         if !self.wake_armed {
-            self.arm_wake()?;
+            match self.arm_wake() {
+                Err(e) if !is_busy(&e) => return Err(e),
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -645,6 +660,11 @@ impl Uring {
             bufs.publish();
         }
     }
+}
+
+/// The kernel wants its CQ drained before it takes more submissions.
+fn is_busy(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN))
 }
 
 /// Hands one received buffer to the handler (or counts why not).
