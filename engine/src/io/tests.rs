@@ -37,7 +37,8 @@ both_backends!(
     reuseport_group,
     remove_socket,
     fan_out,
-    small_pool
+    small_pool,
+    dual_stack,
 );
 
 fn localhost() -> SocketAddr {
@@ -372,6 +373,45 @@ fn small_pool(kind: IoKind) {
     let st = b.stats();
     assert_eq!(st.tx_no_buffer, h.refused as u64);
     assert_eq!(st.tx_packets + st.tx_no_buffer, 500, "{st:?}");
+}
+
+/// A dual-stack socket receives from IPv6 and IPv4 peers and sends to an IPv4 `SocketAddr`
+/// (rewritten as IPv4-mapped IPv6 on the way out).
+fn dual_stack(kind: IoKind) {
+    let Ok(server_sock) = bind_udp("[::]:0".parse().unwrap(), false) else {
+        return; // no IPv6 here
+    };
+    let Ok(v6_client) = bind_udp("[::1]:0".parse().unwrap(), false) else {
+        return;
+    };
+    let mut b = backend(kind, BackendConfig::default());
+    let sock = b.add_socket(server_sock).unwrap();
+    let port = b.local_addr(sock).unwrap().port();
+    let v4_client = client();
+    let mut h = FanOut {
+        to: vec![v4_client.local_addr().unwrap()],
+        received: 0,
+        refused: 0,
+    };
+    v6_client
+        .send_to(b"from v6", SocketAddr::new("::1".parse().unwrap(), port))
+        .unwrap();
+    v4_client
+        .send_to(b"from v4", SocketAddr::new([127, 0, 0, 1].into(), port))
+        .unwrap();
+    let mut got = Vec::new();
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    while got.len() < 2 {
+        b.poll(Some(TICK), &mut h).unwrap();
+        while let Ok((n, _)) = v4_client.recv_from(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out: {:?}", b.stats());
+    }
+    got.sort();
+    assert_eq!(got, [b"from v4".to_vec(), b"from v6".to_vec()]);
+    assert_eq!(b.stats().tx_errors, 0);
 }
 
 #[test]
