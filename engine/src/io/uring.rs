@@ -215,6 +215,8 @@ pub struct Uring {
     wake_armed: bool,
     /// Sockets whose multishot ended during the last drain: re-armed before the next enter.
     rearm: Vec<u32>,
+    /// Removed sockets whose cancel could not be queued yet.
+    cancels: Vec<u32>,
     /// `SendMsg` entries in flight.
     sends_in_flight: usize,
     stats: IoStats,
@@ -328,6 +330,7 @@ impl Uring {
             wake_fd: new_eventfd()?,
             wake_armed: false,
             rearm: Vec::new(),
+            cancels: Vec::new(),
             sends_in_flight: 0,
             stats: IoStats::default(),
             errors: ErrorLog::default(),
@@ -423,16 +426,22 @@ impl Uring {
         }
         let s = &mut self.socks[sock_index(sock.0)];
         s.closing = true;
-        if s.recv_armed {
-            let e = opcode::AsyncCancel::new(UD_RECV | u64::from(sock.0))
-                .build()
-                .user_data(UD_CANCEL | u64::from(sock.0));
-            // SAFETY: a cancel reads no user memory.
-            if let Err(err) = unsafe { self.push(&e) } {
-                self.errors.log("io_uring: cancelling a receive", &err);
-            }
+        if s.recv_armed
+            && let Err(err) = self.cancel_recv(sock.0)
+        {
+            // Datagrams are not delivered meanwhile (`closing`); retry after the next drain.
+            self.errors.log("io_uring: cancelling a receive", &err);
+            self.cancels.push(sock.0);
         }
         self.maybe_close(sock.0);
+    }
+
+    fn cancel_recv(&mut self, id: u32) -> io::Result<()> {
+        let e = opcode::AsyncCancel::new(UD_RECV | u64::from(id))
+            .build()
+            .user_data(UD_CANCEL | u64::from(id));
+        // SAFETY: a cancel reads no user memory.
+        unsafe { self.push(&e) }
     }
 
     /// Closes a removed socket once nothing in flight names it, and frees its id.
@@ -543,6 +552,14 @@ impl Uring {
 
     /// Re-arms every receive whose multishot ended (the buffers are back by now) and the wake poll.
     fn rearm_ended(&mut self) -> io::Result<()> {
+        while let Some(id) = self.cancels.pop() {
+            if self.socks[sock_index(id)].recv_armed
+                && let Err(e) = self.cancel_recv(id)
+            {
+                self.cancels.push(id);
+                return if is_busy(&e) { Ok(()) } else { Err(e) };
+            }
+        }
         while let Some(id) = self.rearm.pop() {
             let s = &self.socks[sock_index(id)];
             if s.socket.is_some() && !s.closing && !s.dead && !s.recv_armed {
@@ -578,6 +595,7 @@ impl Uring {
             wake_fd,
             wake_armed,
             rearm,
+            cancels: _,
             sends_in_flight,
             stats,
             errors,
@@ -718,11 +736,7 @@ impl Drop for Uring {
         for i in 0..self.socks.len() {
             let id = self.socks[i].id;
             if self.socks[i].recv_armed {
-                let e = opcode::AsyncCancel::new(UD_RECV | u64::from(id))
-                    .build()
-                    .user_data(UD_CANCEL | u64::from(id));
-                // SAFETY: a cancel reads no user memory.
-                let _ = unsafe { self.push(&e) };
+                let _ = self.cancel_recv(id);
                 self.socks[i].closing = true;
             }
         }
