@@ -7,6 +7,19 @@
 //! together with the [`TxQueue`] in which the handler queues its answers. Those answers go to
 //! the kernel with the next `poll`, in the same `io_uring_enter` (or `sendmmsg` batch) that waits.
 //!
+//! Everything is sized and allocated when the backend is created ([`BackendConfig`]): receive
+//! buffers, send slots, completion and event arrays. Per datagram there is no allocation, no lock
+//! and no system call of its own; system calls are per batch ([`IoStats::syscalls`]). Errors on
+//! one socket never stop the others; they are counted in [`IoStats`] and logged at most once a
+//! minute per backend (as quinn-udp's `IO_ERROR_LOG_INTERVAL`).
+//!
+//! A [`SockId`] carries a generation above its table index, so an id kept after
+//! [`Backend::remove_socket`] never names a later socket; an entry is reused only once the kernel
+//! has returned every completion for the socket that held it.
+//!
+//! `unsafe` is confined to this module tree; each block says why the memory it hands the kernel
+//! outlives the kernel's use of it.
+//!
 //! Nothing here knows RTP.
 
 use std::io;
