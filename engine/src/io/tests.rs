@@ -594,3 +594,9 @@ fn forward_cpu() {
         );
     }
 }
+
+#[test]
+fn waker_is_send_sync_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<super::Waker>();
+}
