@@ -600,3 +600,63 @@ fn waker_is_send_sync_clone() {
     fn check<T: Send + Sync + Clone + 'static>() {}
     check::<super::Waker>();
 }
+
+/// `Auto` falls back to `mmsg` where a seccomp profile refuses io_uring (as Docker's default
+/// does). The filter is installed on a thread of its own and dies with it.
+#[test]
+fn auto_falls_back_when_seccomp_refuses_io_uring() {
+    let kinds = std::thread::spawn(|| {
+        // BPF: load the syscall number; io_uring_setup → EPERM; everything else → allow.
+        let filter = [
+            libc::sock_filter {
+                code: 0x20,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            }, // ld [nr]
+            libc::sock_filter {
+                code: 0x15, // jeq #io_uring_setup, next, skip one
+                jt: 0,
+                jf: 1,
+                k: libc::SYS_io_uring_setup as u32,
+            },
+            libc::sock_filter {
+                code: 0x06, // ret ERRNO(EPERM)
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+            },
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ALLOW,
+            },
+        ];
+        let prog = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        // SAFETY: prctl copies the program (which lives on this stack) before returning; both
+        // settings apply to this thread only (no TSYNC).
+        unsafe {
+            assert_eq!(libc::prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0), 0);
+            assert_eq!(
+                libc::prctl(
+                    22, /* PR_SET_SECCOMP */
+                    2,  /* FILTER */
+                    &raw const prog
+                ),
+                0,
+                "seccomp: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let uring = Backend::new(IoKind::Uring).map(|b| b.kind());
+        let auto = Backend::new(IoKind::Auto).unwrap().kind();
+        (uring.is_err(), auto)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(kinds, (true, IoKind::Mmsg));
+}
