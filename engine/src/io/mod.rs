@@ -7,6 +7,19 @@
 //! together with the [`TxQueue`] in which the handler queues its answers. Those answers go to
 //! the kernel with the next `poll`, in the same `io_uring_enter` (or `sendmmsg` batch) that waits.
 //!
+//! Everything is sized and allocated when the backend is created ([`BackendConfig`]): receive
+//! buffers, send slots, completion and event arrays. Per datagram there is no allocation, no lock
+//! and no system call of its own; system calls are per batch ([`IoStats::syscalls`]). Errors on
+//! one socket never stop the others; they are counted in [`IoStats`] and logged at most once a
+//! minute per backend (as quinn-udp's `IO_ERROR_LOG_INTERVAL`).
+//!
+//! A [`SockId`] carries a generation above its table index, so an id kept after
+//! [`Backend::remove_socket`] never names a later socket; an entry is reused only once the kernel
+//! has returned every completion for the socket that held it.
+//!
+//! `unsafe` is confined to this module tree; each block says why the memory it hands the kernel
+//! outlives the kernel's use of it.
+//!
 //! Nothing here knows RTP.
 
 use std::io;
@@ -65,8 +78,8 @@ pub struct IoStats {
     /// Received datagrams dropped as truncated (larger than a buffer).
     pub rx_truncated: u64,
     /// System calls made by `poll` and its flushes: `io_uring_enter` (including early submits
-    /// when the submission queue fills) for `uring`; `epoll_wait`, `recvmmsg`, `sendmmsg` and
-    /// eventfd reads for `mmsg`.
+    /// when the submission queue fills) and eventfd reads for `uring`; `epoll_wait`,
+    /// `recvmmsg`, `sendmmsg` and eventfd reads for `mmsg`.
     pub syscalls: u64,
 }
 
@@ -128,10 +141,11 @@ pub struct Waker {
 
 /// One worker's I/O.
 pub enum Backend {
-    /// See [`IoKind::Uring`].
-    Uring(uring::Uring),
+    /// See [`IoKind::Uring`]. (Both variants are boxed: their bookkeeping is a few hundred
+    /// bytes, and the worker moves the enum around.)
+    Uring(Box<uring::Uring>),
     /// See [`IoKind::Mmsg`].
-    Mmsg(mmsg::Mmsg),
+    Mmsg(Box<mmsg::Mmsg>),
 }
 
 impl std::fmt::Debug for Backend {
@@ -149,13 +163,13 @@ impl Backend {
     /// Creates the backend with explicit ring and pool sizes.
     pub fn with_config(kind: IoKind, config: BackendConfig) -> io::Result<Self> {
         match kind {
-            IoKind::Uring => Ok(Self::Uring(uring::Uring::new(&config)?)),
-            IoKind::Mmsg => Ok(Self::Mmsg(mmsg::Mmsg::new(&config)?)),
+            IoKind::Uring => Ok(Self::Uring(Box::new(uring::Uring::new(&config)?))),
+            IoKind::Mmsg => Ok(Self::Mmsg(Box::new(mmsg::Mmsg::new(&config)?))),
             IoKind::Auto => match uring::Uring::new(&config) {
-                Ok(u) => Ok(Self::Uring(u)),
+                Ok(u) => Ok(Self::Uring(Box::new(u))),
                 Err(e) => {
                     tracing::warn!("io_uring backend unavailable ({e}); using recvmmsg/sendmmsg");
-                    Ok(Self::Mmsg(mmsg::Mmsg::new(&config)?))
+                    Ok(Self::Mmsg(Box::new(mmsg::Mmsg::new(&config)?)))
                 }
             },
         }
@@ -166,6 +180,15 @@ impl Backend {
         match self {
             Self::Uring(_) => IoKind::Uring,
             Self::Mmsg(_) => IoKind::Mmsg,
+        }
+    }
+
+    /// For `uring`: the ring setup flags the kernel accepted (e.g.
+    /// `"SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|SUBMIT_ALL"`), for the worker's start-up log.
+    pub fn uring_setup_flags(&self) -> Option<&'static str> {
+        match self {
+            Self::Uring(b) => Some(b.setup_flags()),
+            Self::Mmsg(_) => None,
         }
     }
 

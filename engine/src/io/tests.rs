@@ -37,7 +37,8 @@ both_backends!(
     reuseport_group,
     remove_socket,
     fan_out,
-    small_pool
+    small_pool,
+    dual_stack,
 );
 
 fn localhost() -> SocketAddr {
@@ -374,6 +375,45 @@ fn small_pool(kind: IoKind) {
     assert_eq!(st.tx_packets + st.tx_no_buffer, 500, "{st:?}");
 }
 
+/// A dual-stack socket receives from IPv6 and IPv4 peers and sends to an IPv4 `SocketAddr`
+/// (rewritten as IPv4-mapped IPv6 on the way out).
+fn dual_stack(kind: IoKind) {
+    let Ok(server_sock) = bind_udp("[::]:0".parse().unwrap(), false) else {
+        return; // no IPv6 here
+    };
+    let Ok(v6_client) = bind_udp("[::1]:0".parse().unwrap(), false) else {
+        return;
+    };
+    let mut b = backend(kind, BackendConfig::default());
+    let sock = b.add_socket(server_sock).unwrap();
+    let port = b.local_addr(sock).unwrap().port();
+    let v4_client = client();
+    let mut h = FanOut {
+        to: vec![v4_client.local_addr().unwrap()],
+        received: 0,
+        refused: 0,
+    };
+    v6_client
+        .send_to(b"from v6", SocketAddr::new("::1".parse().unwrap(), port))
+        .unwrap();
+    v4_client
+        .send_to(b"from v4", SocketAddr::new([127, 0, 0, 1].into(), port))
+        .unwrap();
+    let mut got = Vec::new();
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    while got.len() < 2 {
+        b.poll(Some(TICK), &mut h).unwrap();
+        while let Ok((n, _)) = v4_client.recv_from(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out: {:?}", b.stats());
+    }
+    got.sort();
+    assert_eq!(got, [b"from v4".to_vec(), b"from v6".to_vec()]);
+    assert_eq!(b.stats().tx_errors, 0);
+}
+
 #[test]
 fn uring_enobufs_rearms() {
     let config = BackendConfig::default().recv_buffers(8);
@@ -435,4 +475,188 @@ fn mmsg_truncation_counted() {
 fn auto_picks_a_backend() {
     let b = Backend::new(IoKind::Auto).unwrap();
     assert_ne!(b.kind(), IoKind::Auto);
+}
+
+#[test]
+fn uring_uses_single_issuer_and_defer_taskrun() {
+    let b = backend(IoKind::Uring, BackendConfig::default());
+    let Backend::Uring(u) = &b else {
+        unreachable!()
+    };
+    // DESIGN.md §8: this machine's kernel (6.18) accepts the full set.
+    assert_eq!(u.setup_flags(), super::uring::SETUPS[0]);
+}
+
+/// CPU per forwarded packet, uring vs mmsg: 1 source → 10 sinks, 200-byte packets, loopback.
+/// Only the worker thread's CPU (user + system, `RUSAGE_THREAD`) is counted.
+///
+/// `cargo test --release -p sluice-engine io::tests::forward_cpu -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, run by hand in release mode"]
+fn forward_cpu() {
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    const SINKS: usize = 10;
+    const N: u64 = 100_000;
+    const WINDOW: u64 = 256;
+
+    fn thread_cpu() -> Duration {
+        // SAFETY: getrusage fills a caller-owned struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is valid and writable.
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+
+    for kind in [IoKind::Uring, IoKind::Mmsg] {
+        let mut b = backend(kind, BackendConfig::default());
+        let sock = b.add_socket(bind_udp(localhost(), false).unwrap()).unwrap();
+        let server = b.local_addr(sock).unwrap();
+        let sinks: Vec<UdpSocket> = (0..SINKS).map(|_| client()).collect();
+        let to: Vec<SocketAddr> = sinks.iter().map(|s| s.local_addr().unwrap()).collect();
+        let delivered = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let sink_thread = {
+            let (delivered, stop) = (delivered.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut fds: Vec<libc::pollfd> = sinks
+                    .iter()
+                    .map(|s| libc::pollfd {
+                        fd: s.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    })
+                    .collect();
+                let mut buf = [0u8; 2048];
+                while !stop.load(Ordering::Relaxed) {
+                    // SAFETY: `fds` is a live array of pollfd.
+                    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 10) };
+                    for s in &sinks {
+                        while s.recv_from(&mut buf).is_ok() {
+                            delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    for f in &mut fds {
+                        f.revents = 0;
+                    }
+                }
+            })
+        };
+        let source_thread = {
+            let (delivered, stop) = (delivered.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let src = client();
+                let pkt = [0x80u8; 200];
+                let mut sent = 0u64;
+                while sent < N && !stop.load(Ordering::Relaxed) {
+                    if sent - delivered.load(Ordering::Relaxed) / SINKS as u64 >= WINDOW {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    if src.send_to(&pkt, server).is_ok() {
+                        sent += 1;
+                    }
+                }
+            })
+        };
+        let mut h = FanOut {
+            to,
+            received: 0,
+            refused: 0,
+        };
+        let cpu0 = thread_cpu();
+        let wall0 = Instant::now();
+        while (h.received as u64) < N && wall0.elapsed() < Duration::from_secs(120) {
+            b.poll(Some(Duration::from_millis(1)), &mut h).unwrap();
+        }
+        // Flush the last answers.
+        for _ in 0..5 {
+            b.poll(Some(Duration::from_millis(1)), &mut h).unwrap();
+        }
+        let cpu = thread_cpu() - cpu0;
+        let wall = wall0.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        source_thread.join().unwrap();
+        sink_thread.join().unwrap();
+        let st = b.stats();
+        let fwd = st.tx_packets.max(1);
+        println!(
+            "{kind:?}: {} in, {} out, {} delivered, {:.0} ns CPU per forwarded packet, \
+             {:.2} syscalls per input packet, wall {wall:.2?}, {st:?}",
+            h.received,
+            st.tx_packets,
+            delivered.load(Ordering::Relaxed),
+            cpu.as_nanos() as f64 / fwd as f64,
+            st.syscalls as f64 / h.received.max(1) as f64,
+        );
+    }
+}
+
+#[test]
+fn waker_is_send_sync_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<super::Waker>();
+}
+
+/// `Auto` falls back to `mmsg` where a seccomp profile refuses io_uring (as Docker's default
+/// does). The filter is installed on a thread of its own and dies with it.
+#[test]
+fn auto_falls_back_when_seccomp_refuses_io_uring() {
+    let kinds = std::thread::spawn(|| {
+        // BPF: load the syscall number; io_uring_setup → EPERM; everything else → allow.
+        let filter = [
+            libc::sock_filter {
+                code: 0x20,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            }, // ld [nr]
+            libc::sock_filter {
+                code: 0x15, // jeq #io_uring_setup, next, skip one
+                jt: 0,
+                jf: 1,
+                k: libc::SYS_io_uring_setup as u32,
+            },
+            libc::sock_filter {
+                code: 0x06, // ret ERRNO(EPERM)
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+            },
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: libc::SECCOMP_RET_ALLOW,
+            },
+        ];
+        let prog = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        // SAFETY: prctl copies the program (which lives on this stack) before returning; both
+        // settings apply to this thread only (no TSYNC).
+        unsafe {
+            assert_eq!(libc::prctl(38 /* PR_SET_NO_NEW_PRIVS */, 1, 0, 0, 0), 0);
+            assert_eq!(
+                libc::prctl(
+                    22, /* PR_SET_SECCOMP */
+                    2,  /* FILTER */
+                    &raw const prog
+                ),
+                0,
+                "seccomp: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        let uring = Backend::new(IoKind::Uring).map(|b| b.kind());
+        let auto = Backend::new(IoKind::Auto).unwrap().kind();
+        (uring.is_err(), auto)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(kinds, (true, IoKind::Mmsg));
 }

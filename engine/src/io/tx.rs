@@ -146,13 +146,12 @@ impl TxQueue {
         let s = self.slot(idx);
         // SAFETY: the slot is queued, not in flight: nothing but us touches it now.
         unsafe {
-            if (*s).addr.ss_family == libc::AF_INET as libc::sa_family_t {
-                if let Some(SocketAddr::V4(v4)) =
+            if (*s).addr.ss_family == libc::AF_INET as libc::sa_family_t
+                && let Some(SocketAddr::V4(v4)) =
                     sockaddr::decode(sockaddr::storage_bytes(&(*s).addr))
-                {
-                    let mapped = SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port());
-                    (*s).msg.msg_namelen = sockaddr::encode(mapped, &mut (*s).addr);
-                }
+            {
+                let mapped = SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port());
+                (*s).msg.msg_namelen = sockaddr::encode(mapped, &mut (*s).addr);
             }
         }
     }

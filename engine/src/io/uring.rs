@@ -215,10 +215,14 @@ pub struct Uring {
     wake_armed: bool,
     /// Sockets whose multishot ended during the last drain: re-armed before the next enter.
     rearm: Vec<u32>,
+    /// Removed sockets whose cancel could not be queued yet.
+    cancels: Vec<u32>,
     /// `SendMsg` entries in flight.
     sends_in_flight: usize,
     stats: IoStats,
     errors: ErrorLog,
+    /// Which entry of [`SETUPS`] the kernel accepted.
+    setup: &'static str,
 }
 
 impl std::fmt::Debug for Uring {
@@ -231,10 +235,19 @@ impl std::fmt::Debug for Uring {
     }
 }
 
-/// Builds the ring with the strongest flag set the kernel accepts.
-fn build_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
+/// Setup flag sets tried in order, strongest first (each kernel refusal is `EINVAL`).
+/// `SINGLE_ISSUER` needs 6.0, `DEFER_TASKRUN` 6.1, `COOP_TASKRUN` 5.19, `SUBMIT_ALL` 5.18.
+pub(crate) const SETUPS: [&str; 4] = [
+    "SINGLE_ISSUER|DEFER_TASKRUN|COOP_TASKRUN|SUBMIT_ALL",
+    "SINGLE_ISSUER|COOP_TASKRUN|SUBMIT_ALL",
+    "SUBMIT_ALL",
+    "none",
+];
+
+/// Builds the ring with the strongest flag set the kernel accepts; returns it and the set's name.
+fn build_ring(sq: u32, cq: u32) -> io::Result<(IoUring, &'static str)> {
     let mut last = None;
-    for attempt in 0..4 {
+    for (attempt, name) in SETUPS.iter().enumerate() {
         let mut b = IoUring::builder();
         b.setup_cqsize(cq).setup_clamp();
         if attempt <= 2 {
@@ -249,9 +262,9 @@ fn build_ring(sq: u32, cq: u32) -> io::Result<IoUring> {
         match b.build(sq) {
             Ok(r) => {
                 if attempt > 0 {
-                    tracing::debug!(attempt, "io_uring: created without some setup flags");
+                    tracing::info!("io_uring: ring created with setup flags {name} only");
                 }
-                return Ok(r);
+                return Ok((r, name));
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
             Err(e) => return Err(e),
@@ -292,7 +305,7 @@ impl Uring {
         let cq = (u32::from(entries) + cfg.tx_slots + 64)
             .next_power_of_two()
             .clamp(2 * sq, 65536);
-        let ring = build_ring(sq, cq)?;
+        let (ring, setup) = build_ring(sq, cq)?;
         let bufs = BufRing::new(entries)?;
         // SAFETY: the ring memory is page aligned (mmap) and, with the buffers it points to,
         // lives in `bufs` for as long as the ring: `Drop` closes the ring before unmapping.
@@ -317,9 +330,11 @@ impl Uring {
             wake_fd: new_eventfd()?,
             wake_armed: false,
             rearm: Vec::new(),
+            cancels: Vec::new(),
             sends_in_flight: 0,
             stats: IoStats::default(),
             errors: ErrorLog::default(),
+            setup,
         };
         me.arm_wake()?;
         // Fail here, not in the first poll, when io_uring is present but unusable.
@@ -327,7 +342,9 @@ impl Uring {
         Ok(me)
     }
 
-    /// Pushes one entry, submitting early when the SQ is full.
+    /// Pushes one entry, submitting early when the SQ is full (one extra `io_uring_enter`).
+    /// Fails with `EBUSY`/`EAGAIN` when the kernel takes no more submissions until the CQ is
+    /// drained; callers keep or drop the work then, they never spin.
     ///
     /// # Safety
     /// Every buffer the entry points to must stay valid until its final completion.
@@ -339,12 +356,9 @@ impl Uring {
             }
             self.stats.syscalls += 1;
             match self.ring.submit() {
+                Ok(0) => return Err(io::Error::from_raw_os_error(libc::EBUSY)),
                 Ok(_) => {}
-                Err(err)
-                    if matches!(
-                        err.raw_os_error(),
-                        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
-                    ) => {}
+                Err(err) if err.raw_os_error() == Some(libc::EINTR) => {}
                 Err(err) => return Err(err),
             }
         }
@@ -375,9 +389,10 @@ impl Uring {
 
     pub(crate) fn add_socket(&mut self, socket: UdpSocket) -> io::Result<SockId> {
         let local = socket.local_addr()?;
-        // io_uring issues socket operations non-blocking itself (MSG_DONTWAIT, then poll), so
-        // the file itself can stay blocking; that also avoids -EAGAIN completions on kernels that
-        // honour O_NONBLOCK by failing instead of polling.
+        // io_uring issues socket operations non-blocking itself (MSG_DONTWAIT, then an internal
+        // poll), so the fd's own mode never blocks the worker. On 6.18 an O_NONBLOCK socket works
+        // just as well (the tests pass either way); clearing the flag is a defence against
+        // kernels that answer O_NONBLOCK files with -EAGAIN completions instead of polling.
         socket.set_nonblocking(false)?;
         let id = self.ids.take()?;
         let sock = Sock {
@@ -411,21 +426,32 @@ impl Uring {
         }
         let s = &mut self.socks[sock_index(sock.0)];
         s.closing = true;
-        if s.recv_armed {
-            let e = opcode::AsyncCancel::new(UD_RECV | u64::from(sock.0))
-                .build()
-                .user_data(UD_CANCEL | u64::from(sock.0));
-            // SAFETY: a cancel reads no user memory.
-            if let Err(err) = unsafe { self.push(&e) } {
-                self.errors.log("io_uring: cancelling a receive", &err);
-            }
+        if s.recv_armed
+            && let Err(err) = self.cancel_recv(sock.0)
+        {
+            // Datagrams are not delivered meanwhile (`closing`); retry after the next drain.
+            self.errors.log("io_uring: cancelling a receive", &err);
+            self.cancels.push(sock.0);
         }
         self.maybe_close(sock.0);
+    }
+
+    fn cancel_recv(&mut self, id: u32) -> io::Result<()> {
+        let e = opcode::AsyncCancel::new(UD_RECV | u64::from(id))
+            .build()
+            .user_data(UD_CANCEL | u64::from(id));
+        // SAFETY: a cancel reads no user memory.
+        unsafe { self.push(&e) }
     }
 
     /// Closes a removed socket once nothing in flight names it, and frees its id.
     fn maybe_close(&mut self, id: u32) {
         close_if_idle(&mut self.socks[sock_index(id)], &mut self.ids);
+    }
+
+    /// The ring's setup flags (for logs and tests).
+    pub(crate) fn setup_flags(&self) -> &'static str {
+        self.setup
     }
 
     pub(crate) fn local_addr(&self, sock: SockId) -> Option<SocketAddr> {
@@ -479,6 +505,11 @@ impl Uring {
                     self.stats.tx_errors += 1;
                 }
                 self.tx.clear_queued();
+                if is_busy(&err) {
+                    self.errors
+                        .log("io_uring: submission queue stuck, sends dropped", &err);
+                    return Ok(pushed);
+                }
                 return Err(err);
             }
             self.socks[sock_index(sock.0)].sends += 1;
@@ -521,14 +552,33 @@ impl Uring {
 
     /// Re-arms every receive whose multishot ended (the buffers are back by now) and the wake poll.
     fn rearm_ended(&mut self) -> io::Result<()> {
+        while let Some(id) = self.cancels.pop() {
+            if self.socks[sock_index(id)].recv_armed
+                && let Err(e) = self.cancel_recv(id)
+            {
+                self.cancels.push(id);
+                return if is_busy(&e) { Ok(()) } else { Err(e) };
+            }
+        }
         while let Some(id) = self.rearm.pop() {
             let s = &self.socks[sock_index(id)];
             if s.socket.is_some() && !s.closing && !s.dead && !s.recv_armed {
-                self.arm_recv(id)?;
+                match self.arm_recv(id) {
+                    Ok(()) => {}
+                    Err(e) if is_busy(&e) => {
+                        // Try again after the next drain.
+                        self.rearm.push(id);
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         if !self.wake_armed {
-            self.arm_wake()?;
+            match self.arm_wake() {
+                Err(e) if !is_busy(&e) => return Err(e),
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -545,9 +595,11 @@ impl Uring {
             wake_fd,
             wake_armed,
             rearm,
+            cancels: _,
             sends_in_flight,
             stats,
             errors,
+            setup: _,
         } = self;
         loop {
             let mut cq = ring.completion();
@@ -628,6 +680,11 @@ impl Uring {
     }
 }
 
+/// The kernel wants its CQ drained before it takes more submissions.
+fn is_busy(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN))
+}
+
 /// Hands one received buffer to the handler (or counts why not).
 fn deliver<H: Handler>(
     sock: SockId,
@@ -679,11 +736,7 @@ impl Drop for Uring {
         for i in 0..self.socks.len() {
             let id = self.socks[i].id;
             if self.socks[i].recv_armed {
-                let e = opcode::AsyncCancel::new(UD_RECV | u64::from(id))
-                    .build()
-                    .user_data(UD_CANCEL | u64::from(id));
-                // SAFETY: a cancel reads no user memory.
-                let _ = unsafe { self.push(&e) };
+                let _ = self.cancel_recv(id);
                 self.socks[i].closing = true;
             }
         }
@@ -713,7 +766,6 @@ impl Drop for Uring {
             {
                 break;
             }
-            self.wake_armed = true; // never re-arm while dropping
             self.drain(&mut Discard);
             self.rearm.clear();
         }
