@@ -662,7 +662,7 @@ impl Handler for State {
     fn on_wake(&mut self, tx: &mut TxQueue) {
         self.commands_pending = true;
         let inbox = self.inboxes[self.index].clone();
-        while let Some(mut h) = inbox.handoff.pop() {
+        while let Some(h) = inbox.handoff.pop() {
             self.core.counters_mut().handoffs_in += 1;
             let len = h.len as usize;
             let from = h.from;
