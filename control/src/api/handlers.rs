@@ -143,14 +143,10 @@ pub(super) async fn create_router(
             )));
         }
         Some(w) => w,
-        // The live worker with the fewest routers.
+        // The live worker with the fewest routers, counted in the owner table (exact, unlike the
+        // counters workers publish every loop iteration).
         None => s
-            .workers
-            .handles()
-            .iter()
-            .filter(|h| h.is_alive())
-            .min_by_key(|h| h.stats().routers)
-            .map(|h| h.index())
+            .least_loaded_worker()
             .ok_or_else(|| ApiError::unavailable("no worker is running"))?,
     };
     let id = Uuid::new_v4();
@@ -483,7 +479,8 @@ pub(super) async fn preferred_layers(
             "spatialLayer/temporalLayer: must be 0-15",
         ));
     }
-    // A simple consumer has a single layer: like mediasoup, the preference is accepted and has
-    // no effect until simulcast consumers exist.
-    json_of(s.call(w, Request::DumpConsumer { id }).await?).map(|_| Json(json!({})).into_response())
+    // A simple consumer has a single layer: as in mediasoup, the preference is accepted (for an
+    // existing consumer) and has no effect until simulcast consumers exist.
+    s.call(w, Request::DumpConsumer { id }).await?;
+    empty()
 }

@@ -48,10 +48,6 @@ impl Kind {
             Kind::Consumer => "consumer",
         }
     }
-
-    fn matches(self, wanted: Kind) -> bool {
-        self == wanted
-    }
 }
 
 /// Everything the handlers share.
@@ -94,9 +90,25 @@ impl AppState {
     fn owner(&self, id: &str, kind: Kind) -> Result<(Uuid, usize), ApiError> {
         let uuid = Uuid::parse_str(id).map_err(|_| ApiError::not_found(kind.name(), id))?;
         match self.owners().get(&uuid) {
-            Some(&(w, k)) if k.matches(kind) => Ok((uuid, w)),
+            Some(&(w, k)) if k == kind => Ok((uuid, w)),
             _ => Err(ApiError::not_found(kind.name(), id)),
         }
+    }
+
+    /// The live worker holding the fewest routers.
+    fn least_loaded_worker(&self) -> Option<usize> {
+        let mut routers = vec![0usize; self.workers.len()];
+        for &(w, k) in self.owners().values() {
+            if k == Kind::Router {
+                routers[w] += 1;
+            }
+        }
+        self.workers
+            .handles()
+            .iter()
+            .filter(|h| h.is_alive())
+            .min_by_key(|h| routers[h.index()])
+            .map(|h| h.index())
     }
 
     fn register(&self, id: Uuid, worker: usize, kind: Kind) {
