@@ -20,9 +20,9 @@ use super::error::ApiError;
 use super::{Kind, Shared};
 use crate::config::io_name;
 
-type ApiResult = Result<axum::response::Response, ApiError>;
+pub(super) type ApiResult = Result<axum::response::Response, ApiError>;
 
-fn ok_json(v: impl serde::Serialize) -> ApiResult {
+pub(super) fn ok_json(v: impl serde::Serialize) -> ApiResult {
     Ok(Json(v).into_response())
 }
 
@@ -104,6 +104,20 @@ pub(super) async fn panic_worker(State(s): State<Shared>, Path(id): Path<String>
 
 pub(super) async fn demo_page() -> Html<&'static str> {
     Html(include_str!("../demo/index.html"))
+}
+
+/// The demo page's script: `web/demo/main.js` with mediasoup-client, bundled by `web/build.mjs`.
+pub(super) async fn demo_script() -> impl IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../demo/app.js"),
+    )
 }
 
 pub(super) async fn not_found() -> ApiError {

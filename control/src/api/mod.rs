@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use uuid::Uuid;
 
 pub mod body;
+mod demo;
 pub mod error;
 mod events;
 mod handlers;
@@ -60,6 +61,7 @@ pub struct AppState {
     test_hooks: bool,
     shutdown: watch::Receiver<bool>,
     metrics: metrics::Metrics,
+    demo: demo::Rooms,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             test_hooks,
             shutdown,
             metrics: metrics::Metrics::new(),
+            demo: demo::Rooms::default(),
         }
     }
 
@@ -154,7 +157,8 @@ type Shared = Arc<AppState>;
 async fn auth(State(state): State<Shared>, req: HttpRequest, next: Next) -> HttpResponse {
     if let Some(token) = &state.token {
         let path = req.uri().path();
-        let public = path == "/" || path.starts_with("/demo/");
+        // The page and its script; the demo room endpoints create routers, so they need the token.
+        let public = path == "/" || path == "/demo/app.js";
         if !public {
             let given = req
                 .headers()
@@ -214,6 +218,18 @@ pub fn app(state: Shared) -> Router {
         .nest("/v1", v1)
         .route("/metrics", get(metrics::scrape))
         .route("/", get(demo_page))
+        .route("/demo/app.js", get(demo_script))
+        .route("/demo/rooms/{name}/join", post(demo::join))
+        .route("/demo/rooms/{name}/peers", get(demo::peers))
+        .route(
+            "/demo/rooms/{name}/peers/{peer}/transports",
+            post(demo::add_transport),
+        )
+        .route(
+            "/demo/rooms/{name}/peers/{peer}/producers",
+            post(demo::add_producer),
+        )
+        .route("/demo/rooms/{name}/peers/{peer}/leave", post(demo::leave))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), auth))
