@@ -55,6 +55,18 @@
 //! once per password, and events (queued only on changes of state, tuples or credentials) go
 //! to a queue sized at creation.
 //!
+//! **Use from the core** (one agent per WebRTC transport): a datagram that
+//! [`crate::wire::demux::classify`] calls STUN is parsed once with [`StunMessage::parse`]; a
+//! known source address names its transport, otherwise [`local_ufrag`] of its USERNAME is
+//! looked up among the transports' [`IceServer::accepts_ufrag`]. Then
+//! [`IceServer::handle_message`] writes the answer into a stack buffer of
+//! [`MAX_RESPONSE_LEN`] bytes, sent back to the source with `Transmit::send` when
+//! [`StunOutcome::response_len`] says so. The events keep the core's maps in step:
+//! `TupleAdded`/`TupleRemoved` for source address → transport (DTLS and RTP are accepted only
+//! from [`IceServer::is_valid_tuple`] addresses), `SelectedTupleChanged` and the state for where
+//! media goes, `UsernameFragmentRetired` for the ufrag map. The agent's
+//! [`IceServer::poll_timeout`] joins the worker's other timers.
+//!
 //! Not here: Google's renomination (GOOG-NOMINATION), TCP candidates, and the full agent's
 //! side (sending checks, pair priorities, tie-breaker comparison): a lite agent has none.
 
