@@ -20,6 +20,7 @@ mod seq_manager;
 mod slab;
 mod transport;
 
+pub mod ice_server;
 pub mod ortc;
 pub mod rtp_parameters;
 pub mod supported_rtp_capabilities;

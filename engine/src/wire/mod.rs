@@ -3,10 +3,12 @@
 //! - [`demux`]: which protocol a datagram on a shared port carries (RFC 7983).
 //! - [`rtp`]: RTP header, CSRCs and header extensions (RFC 3550 §5.1, RFC 8285).
 //! - [`rtcp`]: compound RTCP (RFC 3550 §6, RFC 4585, RFC 5104).
+//! - [`stun`]: STUN messages for ICE-lite (RFC 5389 / RFC 8489, RFC 8445 §7.3).
 
 pub mod demux;
 pub mod rtcp;
 pub mod rtp;
+pub mod stun;
 
 #[cfg(test)]
 mod fuzz_tests;
