@@ -144,7 +144,7 @@ pub struct DtlsConfig {
 }
 
 /// Largest record we emit: a handshake flight is fragmented to fit (RFC 6347 §4.1.1). 1200 keeps
-/// a datagram under any path MTU WebRTC meets (as str0m and libwebrtc do).
+/// a datagram under the path MTUs WebRTC meets (it is webrtc-dtls's default too).
 const MTU: usize = 1200;
 
 impl DtlsConfig {
@@ -209,6 +209,9 @@ pub struct DtlsTransport {
     handshake_done: bool,
     keying_material: Option<(SrtpProfile, Vec<u8>)>,
     deadline: Instant,
+    /// The latest instant seen; an earlier one is taken as this (the state machine's clock
+    /// must not step back).
+    last_now: Instant,
     next_timeout: Option<Instant>,
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<DtlsEvent>,
@@ -242,6 +245,7 @@ impl DtlsTransport {
             handshake_done: false,
             keying_material: None,
             deadline: now + config.handshake_timeout,
+            last_now: now,
             next_timeout: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -337,6 +341,7 @@ impl DtlsTransport {
         let Some(mut dtls) = self.dtls.take() else {
             return;
         };
+        let now = self.clock(now);
         let connected = self.state == DtlsState::Connected;
         self.state = DtlsState::Closed;
         self.next_timeout = None;
@@ -368,6 +373,7 @@ impl DtlsTransport {
         let Some(mut dtls) = self.dtls.take() else {
             return;
         };
+        let now = self.clock(now);
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             // dimpl wants its clock refreshed before each packet (its `handle_packet` docs).
             dtls.handle_timeout(now)?;
@@ -488,6 +494,11 @@ impl DtlsTransport {
         self.state = DtlsState::Connected;
         self.events.push_back(DtlsEvent::Connected(keys));
         Ok(())
+    }
+
+    fn clock(&mut self, now: Instant) -> Instant {
+        self.last_now = self.last_now.max(now);
+        self.last_now
     }
 
     fn fail(&mut self, failure: DtlsFailure) {

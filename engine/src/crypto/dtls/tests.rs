@@ -568,3 +568,41 @@ fn keys_are_released_once_only() {
     assert_eq!(net.client.state(), DtlsState::Connected);
     assert_eq!(net.server.state(), DtlsState::Connected);
 }
+
+#[test]
+fn an_idle_connected_transport_stays_connected_without_busy_timers() {
+    let mut net = Net::new(&DtlsConfig::default());
+    net.run(Duration::from_secs(5), |_, _, _| false);
+    assert_eq!(net.server.state(), DtlsState::Connected);
+    let end = net.now + Duration::from_secs(600);
+    let mut wakeups = 0;
+    while net.now < end {
+        let next = [net.client.poll_timeout(), net.server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else { break };
+        assert!(next > net.now || wakeups == 0, "timer not in the future");
+        net.now = next.max(net.now + Duration::from_millis(1)).min(end);
+        net.client.handle_timeout(net.now);
+        net.server.handle_timeout(net.now);
+        wakeups += 1;
+        assert!(wakeups < 1000, "an idle connection wakes up too often");
+    }
+    assert_eq!(net.client.state(), DtlsState::Connected);
+    assert_eq!(net.server.state(), DtlsState::Connected);
+    assert!(net.client.poll_event().is_none());
+    assert!(net.server.poll_event().is_none());
+}
+
+#[test]
+fn a_clock_that_steps_back_does_not_break_the_handshake() {
+    let mut net = Net::new(&DtlsConfig::default());
+    let later = net.now + Duration::from_secs(2);
+    net.client.handle_timeout(later);
+    net.server.handle_timeout(later);
+    // `net.now` is still the earlier instant: every input below is "in the past".
+    net.run(Duration::from_secs(5), |_, _, _| false);
+    assert_eq!(net.client.state(), DtlsState::Connected);
+    assert_eq!(net.server.state(), DtlsState::Connected);
+}
