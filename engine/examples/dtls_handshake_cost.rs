@@ -97,4 +97,3 @@ fn main() {
         datagrams as f64 / f64::from(n),
     );
 }
-

@@ -26,6 +26,10 @@ use webrtc_util::KeyingMaterialExporter;
 
 const LABEL: &str = "EXTRACTOR-dtls_srtp";
 
+/// What webrtc-dtls ended with: its profile and exported material, `None` without SRTP, or its
+/// handshake error.
+type TheirOutcome = Result<Option<(SrtpProtectionProfile, Vec<u8>)>, String>;
+
 /// Our side on its own thread: every event goes to `events`, until `stop` is set.
 struct OurSide {
     events: mpsc::Receiver<DtlsEvent>,
@@ -171,10 +175,7 @@ fn their_client_against_our_server(
     offered: Vec<SrtpProtectionProfile>,
     server_expects_wrong: bool,
     client_expects_wrong: bool,
-) -> (
-    DtlsEvent,
-    Result<Option<(SrtpProtectionProfile, Vec<u8>)>, String>,
-) {
+) -> (DtlsEvent, TheirOutcome) {
     let ours_cert = DtlsCertificate::generate().unwrap();
     let (their_cert, their_fp) = their_identity();
     let expected = if server_expects_wrong {
