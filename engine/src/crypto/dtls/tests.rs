@@ -606,3 +606,63 @@ fn a_clock_that_steps_back_does_not_break_the_handshake() {
     assert_eq!(net.client.state(), DtlsState::Connected);
     assert_eq!(net.server.state(), DtlsState::Connected);
 }
+
+#[test]
+fn our_server_answers_a_hybrid_dtls13_client_hello_with_dtls12() {
+    // A browser that supports DTLS 1.3 sends a ClientHello that offers 1.3 and 1.2; dimpl's
+    // auto-sensing client does the same. Our 1.2 server must settle on 1.2 and both sides must
+    // hold the same keying material.
+    let (c, s) = identities();
+    let start = Instant::now();
+    let config = DtlsConfig::default();
+    let mut server = DtlsTransport::new(
+        &s,
+        &config,
+        DtlsSide::Server,
+        vec![c.sha256().clone()],
+        start,
+    );
+    let mut client = dimpl::Dtls::new_auto(config.inner.clone(), c.inner.clone(), start);
+    client.set_active(true);
+    client.handle_timeout(start).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut client_material = None;
+    let mut now = start;
+    for _ in 0..50 {
+        let mut to_server = Vec::new();
+        loop {
+            match client.poll_output(&mut buf) {
+                dimpl::Output::Packet(p) => to_server.push(p.to_vec()),
+                dimpl::Output::KeyingMaterial(m, p) => {
+                    client_material = Some((SrtpProfile::from_dimpl(p).unwrap(), m.to_vec()))
+                }
+                dimpl::Output::Timeout(_) => break,
+                _ => {}
+            }
+        }
+        for d in &to_server {
+            server.handle_datagram(now, d).unwrap();
+        }
+        while let Some(d) = server.poll_transmit() {
+            client.handle_packet(&d).unwrap();
+        }
+        if client_material.is_some() && server.state() == DtlsState::Connected {
+            break;
+        }
+        now += Duration::from_millis(10);
+        client.handle_timeout(now).unwrap();
+        server.handle_timeout(now);
+    }
+    assert_eq!(
+        client.protocol_version(),
+        Some(dimpl::ProtocolVersion::DTLS1_2)
+    );
+    let Some(DtlsEvent::Connected(keys)) = server.poll_event() else {
+        panic!("server state {:?}", server.state());
+    };
+    let (profile, material) = client_material.expect("client exported keys");
+    assert_eq!(
+        keys,
+        SrtpKeys::from_keying_material(profile, DtlsSide::Server, &material).unwrap()
+    );
+}
