@@ -21,6 +21,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod crypto;
 pub mod io;
 pub mod net;
 pub mod rtc;
