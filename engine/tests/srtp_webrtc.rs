@@ -53,8 +53,8 @@ fn theirs(p: SrtpProfile, q: ProtectionProfile) -> Context {
 /// one-byte-header extension, every seventh with two CSRCs.
 fn rtp_packet(k: u16) -> Vec<u8> {
     let seq = FIRST_SEQ.wrapping_add(k);
-    let csrcs = if k % 7 == 0 { 2 } else { 0 };
-    let ext = k % 4 == 0;
+    let csrcs = if k.is_multiple_of(7) { 2 } else { 0 };
+    let ext = k.is_multiple_of(4);
     let mut p = vec![0x80 | csrcs | if ext { 0x10 } else { 0 }, 111];
     p.extend_from_slice(&seq.to_be_bytes());
     p.extend_from_slice(&(u32::from(k) * 960).to_be_bytes());
