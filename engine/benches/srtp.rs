@@ -1,6 +1,7 @@
 //! SRTP protect and unprotect per profile at 160- and 1200-byte payloads, beside
-//! `webrtc-srtp` 0.17 on the same packets and a bare `aws-lc-rs` AES-GCM seal (the floor for
-//! the GCM rows), all in one run. `cargo bench -p sluice-engine --bench srtp`.
+//! `webrtc-srtp` 0.17 on the same packets, a bare `aws-lc-rs` AES-GCM seal (the floor for
+//! the GCM rows) and a bare HMAC-SHA1 (most of the CM rows), all in one run:
+//! `cargo bench -p sluice-engine --bench srtp`.
 //!
 //! `harness = false`: each figure is the median over several timed runs of many iterations,
 //! in nanoseconds per packet. Unprotect needs a fresh index every time (the replay window
@@ -13,6 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use sluice_engine::crypto::srtp::{SrtpContext, SrtpProfile};
 use webrtc_srtp::context::Context;
 use webrtc_srtp::protection_profile::ProtectionProfile;
@@ -186,6 +188,19 @@ fn bare_gcm_seal(payload: usize) -> f64 {
     })
 }
 
+/// The floor under the AES-CM rows' authentication: HMAC-SHA1 of the packet and a ROC.
+fn bare_hmac_sha1(payload: usize) -> f64 {
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &[0x3c; 20]);
+    let mut buf = [0u8; 2048];
+    let n = rtp(&mut buf, 0, payload);
+    measure(|i| {
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(black_box(&buf[..n]));
+        ctx.update(&(i as u32).to_be_bytes());
+        black_box(ctx.sign().as_ref()[0]);
+    })
+}
+
 fn main() {
     println!("SRTP, ns per packet (median of {RUNS} runs); payload bytes after a 12-byte header");
     println!(
@@ -211,6 +226,12 @@ fn main() {
             "bare AES-128-GCM seal",
             size,
             bare_gcm_seal(size)
+        );
+        println!(
+            "{:<26} {:>7} {:>9.0}   (aws-lc-rs HMAC-SHA1 of packet and ROC alone)",
+            "bare HMAC-SHA1",
+            size,
+            bare_hmac_sha1(size)
         );
         println!(
             "{:<26} {:>7} {:>9.0}   (memcpy into the receive buffer, included in unprotect)",

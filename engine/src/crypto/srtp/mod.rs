@@ -147,6 +147,24 @@ pub enum SrtpError {
     Crypto,
 }
 
+impl SrtpError {
+    /// A stable snake_case name, for drop counters and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooShort => "too_short",
+            Self::Malformed => "malformed",
+            Self::NoTailroom => "no_tailroom",
+            Self::Auth => "auth",
+            Self::Replay => "replay",
+            Self::TooOld => "too_old",
+            Self::TooManySsrcs => "too_many_ssrcs",
+            Self::IndexExhausted => "index_exhausted",
+            Self::KeyLength => "key_length",
+            Self::Crypto => "crypto",
+        }
+    }
+}
+
 /// Per-SSRC state (module docs: "Contexts").
 #[derive(Debug, Clone, Copy, Default)]
 struct Stream {

@@ -536,3 +536,12 @@ fn dtls_keying_material_splits_by_role() {
         );
     }
 }
+
+#[test]
+fn contexts_can_move_to_a_worker_thread() {
+    // Keys are derived on the control thread (DTLS) and handed to the owning worker.
+    let (tx, mut rx) = pair(SrtpProfile::AeadAes128Gcm);
+    let mut tx = std::thread::spawn(move || tx).join().unwrap();
+    rx.unprotect_rtp(&mut protected_rtp(&mut tx, 1, 1)).unwrap();
+    assert_eq!(SrtpError::TooOld.as_str(), "too_old");
+}
