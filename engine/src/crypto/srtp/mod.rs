@@ -25,7 +25,7 @@
 //!   Appendix A (`replay.rs`); the sender uses the same estimate so that a retransmission of
 //!   an old sequence number gets its old index back.
 //! - an SRTP replay window of 1024 packets and an SRTCP one of 128 (RFC 3711 §3.3.2, where
-//!   64 is the minimum). libsrtp defaults to 128 and mediasoup sets 128; 1024 is chosen because
+//!   64 is the minimum). libsrtp defaults to 128 and mediasoup's `SrtpSession.cpp` sets 128; 1024 is chosen because
 //!   the window must cover how far behind the newest packet a *legitimate* packet may still
 //!   arrive, and on a video stream that is the NACK round trip times the packet rate: a
 //!   producer retransmitting without RTX at 300–1000 packets/s (simulcast top layer, screen
@@ -41,12 +41,15 @@
 //! and when all slots are taken the packet fails with [`SrtpError::TooManySsrcs`]. So no
 //! call of `protect_*` or `unprotect_*` allocates, for a known SSRC or a new one. Inbound, an
 //! SSRC takes a slot only after its first packet authenticated, so a peer without the key
-//! cannot fill the table; [`SrtpContext::remove_ssrc`] frees a slot when a stream ends.
+//! cannot fill the table; [`SrtpContext::remove_ssrc`] frees a slot when a stream ends. A
+//! slot is about 210 bytes: size `max_ssrcs` for what a transport may carry (a consumer
+//! transport: two per consumer, media and RTX, plus a probe SSRC).
 //!
 //! **Order of checks on receive.** Length, header, index estimate, replay window, then the
 //! tag; only a packet whose tag verifies is decrypted, moves the ROC and marks the window
-//! (RFC 3711 §3.3: "the replay list is updated only after authentication"). Every failure is
-//! a typed [`SrtpError`] for the caller to count.
+//! (RFC 3711 §3.3 steps 5–7: authenticate, decrypt, then update ROC, `s_l` and the replay
+//! list). Every failure is a typed [`SrtpError`] for the caller to count
+//! ([`SrtpError::as_str`] names it for a metric label).
 //!
 //! **Sending repeats.** Like libsrtp's `allow_repeat_tx` (which mediasoup enables), protecting
 //! an index again is allowed: an SFU retransmits a stored packet on NACK with its original
