@@ -65,7 +65,11 @@
 //! **Primitives.** `aws-lc-rs`: `aead::LessSafeKey` (`seal_in_place_separate_tag`,
 //! `open_in_place`) for GCM, `cipher::EncryptingKey::ctr` for AES-CM (it calls
 //! `AES_ctr128_encrypt` on a stack IV: no allocation), `hmac` for HMAC-SHA1, whose keyed
-//! state is copied per packet rather than re-keyed. Measured by `benches/srtp.rs`.
+//! state is copied per packet rather than re-keyed. `cargo bench -p sluice-engine --bench srtp`
+//! (2026-12-01, 2 vCPU Xeon, load ≈ 2): AES-128-GCM protect 100 ns at a 160-byte payload and
+//! 188 ns at 1200, the same as a bare `aws-lc-rs` seal, against 333 / 1259 ns for
+//! `webrtc-srtp` 0.17; the AES-CM profiles cost ~380 / ~1200 ns either way, nearly all of it
+//! HMAC-SHA1 — prefer GCM in answers.
 //!
 //! Not done here: MKI (RFC 3711 §3.1, unused by DTLS-SRTP), key derivation rates other than
 //! 0, RFC 6904 header-extension encryption, the AES-256-CM profiles (RFC 6188), rekeying;
