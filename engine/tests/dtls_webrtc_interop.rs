@@ -132,7 +132,7 @@ fn their_identity() -> (Certificate, Fingerprint) {
 
 fn to_ours(p: SrtpProtectionProfile) -> SrtpProfile {
     match p {
-        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => SrtpProfile::Aes128CmHmacSha1_80,
+        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => SrtpProfile::AesCm128HmacSha1_80,
         SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => SrtpProfile::AeadAes128Gcm,
         SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm => SrtpProfile::AeadAes256Gcm,
         other => panic!("unexpected profile {other:?}"),
@@ -144,7 +144,7 @@ fn assert_same_material(ours: &SrtpKeys, our_side: DtlsSide, theirs: &[u8]) {
     let expected = SrtpKeys::from_keying_material(ours.profile, our_side, theirs)
         .expect("their export has the profile's length");
     assert_eq!(*ours, expected);
-    let (k, s) = (ours.profile.key_len(), ours.profile.salt_len());
+    let (k, s) = (ours.profile.master_key_len(), ours.profile.master_salt_len());
     let (client_key, server_key) = (&theirs[..k], &theirs[k..2 * k]);
     let (client_salt, server_salt) = (&theirs[2 * k..2 * k + s], &theirs[2 * k + s..]);
     match our_side {
@@ -236,7 +236,7 @@ fn webrtc_dtls_client_and_our_server_export_the_same_keys() {
         ),
         (
             vec![Srtp_Aes128_Cm_Hmac_Sha1_80],
-            SrtpProfile::Aes128CmHmacSha1_80,
+            SrtpProfile::AesCm128HmacSha1_80,
         ),
         (
             vec![

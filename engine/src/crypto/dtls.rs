@@ -463,7 +463,7 @@ impl DtlsTransport {
                 }
                 dimpl::Output::Connected => self.handshake_done = true,
                 dimpl::Output::KeyingMaterial(material, profile) => {
-                    let profile = SrtpProfile::from_dimpl(profile).ok_or_else(|| {
+                    let profile = keys::profile_from_dimpl(profile).ok_or_else(|| {
                         DtlsFailure::Protocol(format!("unsupported SRTP profile {profile:?}"))
                     })?;
                     self.keying_material = Some((profile, material.to_vec()));

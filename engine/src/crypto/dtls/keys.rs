@@ -13,81 +13,25 @@
 //! [`SrtpKeys`] resolves that into *local* (what we protect with) and *remote* (what we unprotect
 //! with), so the SRTP layer never needs to know the DTLS role.
 //!
-//! The profile enum is ours, not the DTLS library's, so that the SRTP contexts do not depend on
-//! the handshake crate. Key and salt lengths: RFC 3711 §8.2 / RFC 5764 §4.1.2 for the AES-CM
+//! The profile enum is [`crate::crypto::srtp`]'s, not the DTLS library's, so that the SRTP contexts
+//! do not depend on the handshake crate. Key and salt lengths: RFC 3711 §8.2 / RFC 5764 §4.1.2 for the AES-CM
 //! profile (128-bit key, 112-bit salt), RFC 7714 §12 for the GCM profiles (96-bit salt).
 
 use std::fmt;
 
 use super::DtlsSide;
 
-/// An SRTP protection profile that can be negotiated through `use_srtp` (RFC 5764 §4.1.2,
-/// RFC 7714 §14.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SrtpProfile {
-    /// `SRTP_AES128_CM_HMAC_SHA1_80` (0x0001): AES-128 counter mode, 80-bit HMAC-SHA1 tag.
-    Aes128CmHmacSha1_80,
-    /// `SRTP_AEAD_AES_128_GCM` (0x0007), RFC 7714.
-    AeadAes128Gcm,
-    /// `SRTP_AEAD_AES_256_GCM` (0x0008), RFC 7714.
-    AeadAes256Gcm,
-}
+pub use crate::crypto::srtp::SrtpProfile;
 
-impl SrtpProfile {
-    /// Length of the SRTP master key in bytes.
-    pub const fn key_len(self) -> usize {
-        match self {
-            SrtpProfile::Aes128CmHmacSha1_80 | SrtpProfile::AeadAes128Gcm => 16,
-            SrtpProfile::AeadAes256Gcm => 32,
-        }
-    }
-
-    /// Length of the SRTP master salt in bytes.
-    pub const fn salt_len(self) -> usize {
-        match self {
-            SrtpProfile::Aes128CmHmacSha1_80 => 14,
-            SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => 12,
-        }
-    }
-
-    /// How many bytes to export for this profile: `2 * (key_len + salt_len)` (RFC 5764 §4.2).
-    pub const fn keying_material_len(self) -> usize {
-        2 * (self.key_len() + self.salt_len())
-    }
-
-    /// The profile's two-byte identifier in the `use_srtp` extension.
-    pub const fn id(self) -> u16 {
-        match self {
-            SrtpProfile::Aes128CmHmacSha1_80 => 0x0001,
-            SrtpProfile::AeadAes128Gcm => 0x0007,
-            SrtpProfile::AeadAes256Gcm => 0x0008,
-        }
-    }
-
-    /// The name mediasoup uses for this crypto suite (`srtpParameters.cryptoSuite`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            SrtpProfile::Aes128CmHmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
-            SrtpProfile::AeadAes128Gcm => "AEAD_AES_128_GCM",
-            SrtpProfile::AeadAes256Gcm => "AEAD_AES_256_GCM",
-        }
-    }
-
-    pub(crate) fn from_dimpl(profile: dimpl::SrtpProfile) -> Option<Self> {
-        match profile {
-            dimpl::SrtpProfile::AES128_CM_SHA1_80 => Some(SrtpProfile::Aes128CmHmacSha1_80),
-            dimpl::SrtpProfile::AEAD_AES_128_GCM => Some(SrtpProfile::AeadAes128Gcm),
-            dimpl::SrtpProfile::AEAD_AES_256_GCM => Some(SrtpProfile::AeadAes256Gcm),
-            // `dimpl::SrtpProfile` is non-exhaustive: a profile added there is one we have no
-            // SRTP context for, so the handshake must fail rather than release unusable keys.
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for SrtpProfile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// Our profile for one `dimpl` negotiated, `None` for one we have no SRTP context for.
+pub(crate) fn profile_from_dimpl(profile: dimpl::SrtpProfile) -> Option<SrtpProfile> {
+    match profile {
+        dimpl::SrtpProfile::AES128_CM_SHA1_80 => Some(SrtpProfile::AesCm128HmacSha1_80),
+        dimpl::SrtpProfile::AEAD_AES_128_GCM => Some(SrtpProfile::AeadAes128Gcm),
+        dimpl::SrtpProfile::AEAD_AES_256_GCM => Some(SrtpProfile::AeadAes256Gcm),
+        // `dimpl::SrtpProfile` is non-exhaustive: a profile added there is one we have no
+        // SRTP context for, so the handshake must fail rather than release unusable keys.
+        _ => None,
     }
 }
 
@@ -118,7 +62,7 @@ impl SrtpKeys {
         if material.len() != profile.keying_material_len() {
             return None;
         }
-        let (k, s) = (profile.key_len(), profile.salt_len());
+        let (k, s) = (profile.master_key_len(), profile.master_salt_len());
         let client_key = &material[..k];
         let server_key = &material[k..2 * k];
         let client_salt = &material[2 * k..2 * k + s];
@@ -168,7 +112,7 @@ mod tests {
 
     #[test]
     fn lengths_follow_rfc_5764_and_7714() {
-        assert_eq!(SrtpProfile::Aes128CmHmacSha1_80.keying_material_len(), 60);
+        assert_eq!(SrtpProfile::AesCm128HmacSha1_80.keying_material_len(), 60);
         assert_eq!(SrtpProfile::AeadAes128Gcm.keying_material_len(), 56);
         assert_eq!(SrtpProfile::AeadAes256Gcm.keying_material_len(), 88);
     }
@@ -199,7 +143,7 @@ mod tests {
         let material = [0u8; 56];
         assert!(
             SrtpKeys::from_keying_material(
-                SrtpProfile::Aes128CmHmacSha1_80,
+                SrtpProfile::AesCm128HmacSha1_80,
                 DtlsSide::Client,
                 &material
             )

@@ -161,8 +161,8 @@ fn assert_mirror(client: &SrtpKeys, server: &SrtpKeys) {
     assert_eq!(client.remote_key, server.local_key);
     assert_eq!(client.remote_salt, server.local_salt);
     assert_ne!(client.local_key, client.remote_key);
-    assert_eq!(client.local_key.len(), client.profile.key_len());
-    assert_eq!(client.local_salt.len(), client.profile.salt_len());
+    assert_eq!(client.local_key.len(), client.profile.master_key_len());
+    assert_eq!(client.local_salt.len(), client.profile.master_salt_len());
 }
 
 fn fast_config() -> DtlsConfig {
@@ -634,7 +634,7 @@ fn our_server_answers_a_hybrid_dtls13_client_hello_with_dtls12() {
             match client.poll_output(&mut buf) {
                 dimpl::Output::Packet(p) => to_server.push(p.to_vec()),
                 dimpl::Output::KeyingMaterial(m, p) => {
-                    client_material = Some((SrtpProfile::from_dimpl(p).unwrap(), m.to_vec()))
+                    client_material = Some((keys::profile_from_dimpl(p).unwrap(), m.to_vec()))
                 }
                 dimpl::Output::Timeout(_) => break,
                 _ => {}

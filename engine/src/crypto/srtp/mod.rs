@@ -14,8 +14,8 @@
 //! `AES_CM_128_HMAC_SHA1_80` and `_32` (RFC 3711 §5, RFC 5764 §4.1.2; the 32-bit tag is for
 //! SRTP only, SRTCP keeps 80 bits). Session keys come from the master key and salt through
 //! the AES-CM PRF of RFC 3711 §4.3 with a key derivation rate of 0 (`kdf.rs`), once, when a
-//! context is made; [`SrtpSession::from_dtls`] splits DTLS-SRTP exporter output (RFC 5764
-//! §4.2) into the two directions.
+//! context is made; [`SrtpSession::from_keys`] keys both directions from what the DTLS-SRTP
+//! handshake exported (RFC 5764 §4.2, split by [`crate::crypto::dtls::SrtpKeys`]).
 //!
 //! **Contexts.** One [`SrtpContext`] per direction of a transport: the inbound one is keyed
 //! with the remote's master key and only unprotects, the outbound one with ours and only
@@ -102,6 +102,8 @@ mod tests;
 
 pub use profile::SrtpProfile;
 
+use crate::crypto::dtls::SrtpKeys;
+
 use replay::{ReplayWindow, RocState};
 use transform::{RTCP_HEADER_LEN, SRTCP_E_FLAG, SRTCP_INDEX_LEN, Transform};
 
@@ -114,9 +116,6 @@ const RTCP_WINDOW_WORDS: usize = 3;
 pub const RTP_REPLAY_WINDOW: u64 = ReplayWindow::<RTP_WINDOW_WORDS>::SIZE;
 /// Packets behind the newest one that SRTCP still accepts (once each).
 pub const RTCP_REPLAY_WINDOW: u64 = ReplayWindow::<RTCP_WINDOW_WORDS>::SIZE;
-
-/// Label for the DTLS exporter (RFC 5764 §4.2).
-pub const DTLS_SRTP_EXPORTER_LABEL: &str = "EXTRACTOR-dtls_srtp";
 
 /// Why a packet was not protected or unprotected, or a context not made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -446,15 +445,6 @@ impl SrtpContext {
     }
 }
 
-/// Which end of the DTLS handshake we were (RFC 5764 §4.2 names the keys by it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DtlsRole {
-    /// We sent the ClientHello.
-    Client,
-    /// We answered it.
-    Server,
-}
-
 /// Both directions of one transport's SRTP.
 #[derive(Debug)]
 pub struct SrtpSession {
@@ -465,30 +455,18 @@ pub struct SrtpSession {
 }
 
 impl SrtpSession {
-    /// Splits DTLS-SRTP exporter output (label [`DTLS_SRTP_EXPORTER_LABEL`],
-    /// `profile.keying_material_len()` bytes) into
-    /// `client_key ‖ server_key ‖ client_salt ‖ server_salt` (RFC 5764 §4.2) and makes both
-    /// contexts, each with room for `max_ssrcs` SSRCs.
-    pub fn from_dtls(
-        profile: SrtpProfile,
-        material: &[u8],
-        role: DtlsRole,
-        max_ssrcs: usize,
-    ) -> Result<Self, SrtpError> {
-        if material.len() != profile.keying_material_len() {
-            return Err(SrtpError::KeyLength);
-        }
-        let (k, s) = (profile.master_key_len(), profile.master_salt_len());
-        let (keys, salts) = material.split_at(2 * k);
-        let client = (&keys[..k], &salts[..s]);
-        let server = (&keys[k..], &salts[s..]);
-        let (ours, theirs) = match role {
-            DtlsRole::Client => (client, server),
-            DtlsRole::Server => (server, client),
-        };
+    /// Both contexts of a transport from the keys its DTLS-SRTP handshake exported
+    /// ([`SrtpKeys`] has already split RFC 5764 §4.2's layout by our role), each with room for
+    /// `max_ssrcs` SSRCs.
+    pub fn from_keys(keys: &SrtpKeys, max_ssrcs: usize) -> Result<Self, SrtpError> {
         Ok(Self {
-            inbound: SrtpContext::new(profile, theirs.0, theirs.1, max_ssrcs)?,
-            outbound: SrtpContext::new(profile, ours.0, ours.1, max_ssrcs)?,
+            inbound: SrtpContext::new(
+                keys.profile,
+                &keys.remote_key,
+                &keys.remote_salt,
+                max_ssrcs,
+            )?,
+            outbound: SrtpContext::new(keys.profile, &keys.local_key, &keys.local_salt, max_ssrcs)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use super::transform::{Transform, ctr};
 use super::*;
+use crate::crypto::dtls::DtlsSide;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
@@ -521,8 +522,10 @@ fn ssrc_table_is_bounded_and_slots_free() {
 fn dtls_keying_material_splits_by_role() {
     for p in SrtpProfile::ALL {
         let material: Vec<u8> = (0..p.keying_material_len() as u8).collect();
-        let mut client = SrtpSession::from_dtls(p, &material, DtlsRole::Client, 4).unwrap();
-        let mut server = SrtpSession::from_dtls(p, &material, DtlsRole::Server, 4).unwrap();
+        let ck = SrtpKeys::from_keying_material(p, DtlsSide::Client, &material).unwrap();
+        let sk = SrtpKeys::from_keying_material(p, DtlsSide::Server, &material).unwrap();
+        let mut client = SrtpSession::from_keys(&ck, 4).unwrap();
+        let mut server = SrtpSession::from_keys(&sk, 4).unwrap();
         let mut w = protected_rtp(&mut client.outbound, 1, 1);
         server.inbound.unprotect_rtp(&mut w).unwrap();
         let mut w = protected_rtp(&mut server.outbound, 1, 1);
@@ -530,8 +533,10 @@ fn dtls_keying_material_splits_by_role() {
         // Our own outbound packets do not open with our inbound keys.
         let mut w = protected_rtp(&mut client.outbound, 1, 2);
         assert_eq!(client.inbound.unprotect_rtp(&mut w), Err(SrtpError::Auth));
+        let mut short = ck.clone();
+        short.local_key.pop();
         assert_eq!(
-            SrtpSession::from_dtls(p, &material[1..], DtlsRole::Client, 4).unwrap_err(),
+            SrtpSession::from_keys(&short, 4).unwrap_err(),
             SrtpError::KeyLength
         );
     }
