@@ -20,6 +20,9 @@ mod seq_manager;
 mod slab;
 mod transport;
 
+pub mod webrtc_dtls;
+pub mod webrtc_transport;
+
 pub mod ice_server;
 pub mod ortc;
 pub mod rtp_parameters;
@@ -30,7 +33,7 @@ mod tests;
 
 pub use self::core::{
     ConsumeOptions, ConsumeReply, PlainTransportOptions, PlainTransportReply, ProduceOptions,
-    ProduceReply, RouterReply, WorkerCore,
+    ProduceReply, RouterReply, SharedOutcome, WorkerCore,
 };
 pub use counters::{DropReason, WorkerCounters};
 pub use events::Event;
