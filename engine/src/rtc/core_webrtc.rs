@@ -213,6 +213,10 @@ impl WorkerCore {
             return SharedOutcome::Done;
         };
         match kind {
+            PacketKind::Dtls if !dtls_well_framed(data) => {
+                self.counters.drop(DropReason::Malformed);
+                SharedOutcome::Done
+            }
             PacketKind::Dtls => {
                 let transport = &mut self.transports[t];
                 transport.counters.bytes_received += data.len() as u64;
@@ -437,4 +441,22 @@ impl WorkerCore {
             "iceBindingDropped": ice.dropped.iter().sum::<u64>(),
         }])
     }
+}
+
+/// Whether `data` is a sequence of whole DTLS 1.2 records (RFC 6347 §4.1: 13-byte header with
+/// version major 254, a length that fits): a cheap check on the worker so that junk from a
+/// validated tuple is counted here rather than lost inside the handshake library.
+fn dtls_well_framed(data: &[u8]) -> bool {
+    let mut rest = data;
+    while !rest.is_empty() {
+        if rest.len() < 13 || !(20..=63).contains(&rest[0]) || rest[1] != 0xFE {
+            return false;
+        }
+        let len = 13 + usize::from(u16::from_be_bytes([rest[11], rest[12]]));
+        if len > rest.len() {
+            return false;
+        }
+        rest = &rest[len..];
+    }
+    true
 }

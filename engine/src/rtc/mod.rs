@@ -21,6 +21,7 @@ mod slab;
 mod transport;
 
 pub mod webrtc_dtls;
+pub mod webrtc_peer;
 pub mod webrtc_transport;
 
 pub mod ice_server;
@@ -30,6 +31,8 @@ pub mod supported_rtp_capabilities;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webrtc_tests;
 
 pub use self::core::{
     ConsumeOptions, ConsumeReply, PlainTransportOptions, PlainTransportReply, ProduceOptions,
