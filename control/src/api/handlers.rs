@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use sluice_engine::rtc::rtp_parameters::{
     MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters,
 };
+use sluice_engine::crypto::dtls::DtlsParameters;
+use sluice_engine::rtc::webrtc_dtls::DtlsDriverError;
+use sluice_engine::rtc::webrtc_transport::WebRtcTransportOptions;
 use sluice_engine::rtc::{ConsumeOptions, PlainTransportOptions, ProduceOptions};
 use sluice_engine::worker::{Request, Response};
 use uuid::Uuid;
@@ -40,6 +43,8 @@ fn json_of(r: Response) -> ApiResult {
         Response::Done => empty(),
         Response::Router(r) => ok_json(r),
         Response::PlainTransport(r) => ok_json(r),
+        Response::WebRtcTransport(r) => ok_json(r),
+        Response::IceParameters(p) => ok_json(json!({ "iceParameters": p })),
         Response::Produce(r) => ok_json(r),
         Response::Consume(r) => ok_json(r),
     }
@@ -247,16 +252,92 @@ pub(super) async fn create_plain_transport(
     json_of(r)
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WebRtcTransportBody {
+    #[serde(default = "yes")]
+    enable_udp: bool,
+    #[serde(default)]
+    enable_sctp: bool,
+    #[serde(default)]
+    app_data: Value,
+}
+
+/// `POST /v1/routers/{id}/webrtc-transports`: ICE-lite on the shared media port, the process
+/// certificate's fingerprint. The transport is registered with the DTLS thread before the
+/// answer leaves, so a ClientHello can never arrive for a transport it does not know.
 pub(super) async fn create_webrtc_transport(
     State(s): State<Shared>,
     Path(router): Path<String>,
+    Body(b): Body<WebRtcTransportBody>,
 ) -> ApiResult {
-    s.owner(&router, Kind::Router)?;
-    Err(ApiError {
-        status: StatusCode::NOT_IMPLEMENTED,
-        code: "not_implemented",
-        message: "WebRTC transports are not available yet; use plain-transports".into(),
-    })
+    let (router_id, w) = s.owner(&router, Kind::Router)?;
+    if b.enable_sctp {
+        return Err(ApiError::unacceptable(
+            "enableSctp: data channels (SCTP) are not supported yet",
+        ));
+    }
+    if !b.enable_udp {
+        return Err(ApiError::unacceptable(
+            "enableUdp: WebRTC transports run over UDP only",
+        ));
+    }
+    let plane = s
+        .webrtc()
+        .ok_or_else(|| ApiError::unavailable("WebRTC transports are not enabled"))?;
+    let id = Uuid::new_v4();
+    plane.add(id, w);
+    let options = WebRtcTransportOptions {
+        dtls_parameters: plane.local_parameters(),
+        app_data: b.app_data,
+    };
+    let r = s
+        .call(
+            w,
+            Request::CreateWebRtcTransport {
+                router_id,
+                id,
+                options,
+            },
+        )
+        .await;
+    match r {
+        Ok(r) => {
+            s.register(id, w, Kind::PlainTransport);
+            json_of(r)
+        }
+        Err(e) => {
+            plane.remove(id);
+            Err(e)
+        }
+    }
+}
+
+/// `POST /v1/transports/{id}/restart-ice`: fresh ICE credentials.
+pub(super) async fn restart_ice(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::PlainTransport)?;
+    json_of(s.call(w, Request::RestartIce { id }).await?)
+}
+
+async fn connect_webrtc(s: &Shared, id: Uuid, remote: DtlsParameters) -> ApiResult {
+    let plane = s
+        .webrtc()
+        .ok_or_else(|| ApiError::unavailable("WebRTC transports are not enabled"))?;
+    match plane.connect(id, remote).await {
+        Ok(_role) => empty(),
+        Err(Some(DtlsDriverError::AlreadyConnected(_))) => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: format!("transport {id} is already connected"),
+        }),
+        Err(Some(DtlsDriverError::UnknownTransport(_))) => Err(ApiError::unacceptable(format!(
+            "dtlsParameters: transport {id} is not a WebRTC transport"
+        ))),
+        Err(Some(DtlsDriverError::Parameters(e))) => {
+            Err(ApiError::unacceptable(format!("dtlsParameters.fingerprints: {e}")))
+        }
+        Err(None) => Err(ApiError::unavailable("the DTLS thread is not running")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -266,6 +347,7 @@ pub(super) struct ConnectBody {
     port: Option<u16>,
     rtcp_port: Option<u16>,
     srtp_parameters: Option<Value>,
+    dtls_parameters: Option<DtlsParameters>,
 }
 
 pub(super) async fn connect_transport(
@@ -274,6 +356,9 @@ pub(super) async fn connect_transport(
     Body(b): Body<ConnectBody>,
 ) -> ApiResult {
     let (id, w) = s.owner(&id, Kind::PlainTransport)?;
+    if let Some(remote) = b.dtls_parameters {
+        return connect_webrtc(&s, id, remote).await;
+    }
     if b.srtp_parameters.is_some() {
         return Err(ApiError::unacceptable(
             "srtpParameters: SRTP on plain transports is not supported yet",
@@ -312,6 +397,9 @@ pub(super) async fn close_transport(State(s): State<Shared>, Path(id): Path<Stri
     let (id, w) = s.owner(&id, Kind::PlainTransport)?;
     s.call(w, Request::CloseTransport { id }).await?;
     s.forget(&id);
+    if let Some(plane) = s.webrtc() {
+        plane.remove(id);
+    }
     no_content()
 }
 
