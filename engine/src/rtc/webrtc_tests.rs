@@ -507,3 +507,69 @@ fn a_check_for_another_workers_ufrag_is_handed_over_and_restart_keeps_the_prefix
     sfu.ice(&mut a);
     assert_eq!(sfu.driver.state(a.transport.id), Some(DtlsStateName::New));
 }
+
+#[test]
+fn a_subscribers_pli_reaches_the_publisher_rate_limited() {
+    let mut sfu = Sfu::new();
+    let mut a = sfu.browser("192.0.2.1:5000");
+    let mut b = sfu.browser("192.0.2.2:6000");
+    for br in [&mut a, &mut b] {
+        sfu.ice(br);
+        sfu.connect(br, DtlsRole::Client, true);
+    }
+    let id = Uuid::new_v4();
+    let rtp_parameters: RtpParameters = serde_json::from_value(json!({
+        "mid": "1",
+        "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
+                    "rtcpFeedback": [{"type": "nack", "parameter": "pli"}]}],
+        "encodings": [{"ssrc": 0x5555}]
+    }))
+    .expect("rtp parameters");
+    sfu.core
+        .produce(
+            a.transport.id,
+            ProduceOptions {
+                id,
+                kind: MediaKind::Video,
+                rtp_parameters,
+                paused: false,
+                app_data: json!(null),
+            },
+        )
+        .expect("produce");
+    let consumer = sfu.consume(&b, id);
+    let consumer_ssrc = consumer.rtp_parameters.encodings[0].ssrc.expect("ssrc");
+    let plis_at_a = |sfu: &mut Sfu, a: &mut Browser, b: &mut Browser| {
+        let mut buf = [0u8; 64];
+        let n = crate::wire::rtcp::write_pli(&mut buf, 0x77, consumer_ssrc).expect("pli");
+        let srtcp = b.peer.protect_rtcp(&buf[..n]).expect("keyed");
+        let tx = sfu.input(b.addr, &srtcp);
+        let mut media_ssrcs = Vec::new();
+        for (_, to, d) in tx.sent {
+            assert_eq!(to, a.addr, "feedback goes to the publisher only");
+            let PeerInput::Rtcp(p) = a.peer.handle_datagram(sfu.now, &d) else {
+                panic!("SRTCP the publisher can decrypt");
+            };
+            for pkt in crate::wire::rtcp::compound(&p) {
+                if let Ok(crate::wire::rtcp::RtcpPacket::Pli(pli)) = pkt {
+                    media_ssrcs.push(pli.media_ssrc);
+                }
+            }
+        }
+        media_ssrcs
+    };
+    assert_eq!(plis_at_a(&mut sfu, &mut a, &mut b), vec![0x5555]);
+    sfu.now += Duration::from_millis(100);
+    assert!(plis_at_a(&mut sfu, &mut a, &mut b).is_empty(), "rate-limited");
+    sfu.now += Duration::from_millis(600);
+    assert_eq!(plis_at_a(&mut sfu, &mut a, &mut b), vec![0x5555]);
+    assert_eq!(sfu.core.counters().key_frame_requests, 2);
+    // The API's request-key-frame goes the same way.
+    sfu.now += Duration::from_secs(1);
+    let mut tx = VecTransmit::default();
+    sfu.core
+        .request_key_frame(sfu.now, consumer.id, &mut tx)
+        .expect("consumer");
+    assert_eq!(tx.sent.len(), 1);
+    assert_eq!(tx.sent[0].1, a.addr);
+}
