@@ -134,7 +134,11 @@ fn send_to(workers: &Workers, w: usize, request: Request) {
 /// Longest sleep of an idle DTLS thread.
 const IDLE: Duration = Duration::from_secs(1);
 
-fn run(rx: Receiver<DtlsMsg>, mut driver: DtlsDriver, send: Arc<dyn Fn(usize, Request) + Send + Sync>) {
+fn run(
+    rx: Receiver<DtlsMsg>,
+    mut driver: DtlsDriver,
+    send: Arc<dyn Fn(usize, Request) + Send + Sync>,
+) {
     loop {
         let now = Instant::now();
         let wait = driver

@@ -46,8 +46,7 @@ use crate::rtc::webrtc_transport::{
 };
 use crate::rtc::{
     ConsumeOptions, ConsumeReply, DropReason, Event, PlainTransportOptions, PlainTransportReply,
-    ProduceOptions, ProduceReply, RouterReply, RtcError, SharedOutcome, WorkerCore,
-    WorkerCounters,
+    ProduceOptions, ProduceReply, RouterReply, RtcError, SharedOutcome, WorkerCore, WorkerCounters,
 };
 
 /// Capacity of each worker's command queue.
@@ -948,9 +947,7 @@ impl Worker {
                 Response::Done
             }
             Request::SendDtls { id, data } => {
-                self.state
-                    .core
-                    .send_dtls(id, &data, self.backend.tx())?;
+                self.state.core.send_dtls(id, &data, self.backend.tx())?;
                 Response::Done
             }
             Request::ConnectPlainTransport {

@@ -217,7 +217,10 @@ fn run(io: IoKind) {
             .expect("start dtls");
         let deadline = Instant::now() + Duration::from_secs(20);
         while !c.peer.is_keyed() {
-            assert!(Instant::now() < deadline, "{io:?}: handshake did not finish");
+            assert!(
+                Instant::now() < deadline,
+                "{io:?}: handshake did not finish"
+            );
             while let Some(d) = c.peer.poll_transmit() {
                 c.sock.send_to(&d, media).expect("send");
             }

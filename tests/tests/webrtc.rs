@@ -33,7 +33,11 @@ fn sluice_bin() -> PathBuf {
         .and_then(|d| d.parent())
         .expect("target/<profile>/deps")
         .join("sluice");
-    assert!(bin.exists(), "{} missing: build the workspace's bins first", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: build the workspace's bins first",
+        bin.display()
+    );
     bin
 }
 
@@ -107,7 +111,11 @@ impl Server {
 
     fn metrics(&self) -> String {
         let mut c = TcpStream::connect(self.http).expect("connect");
-        write!(c, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+        write!(
+            c,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
         let mut out = String::new();
         c.read_to_string(&mut out).expect("read");
         out
@@ -117,7 +125,10 @@ impl Server {
     fn drops(&self, reason: &str) -> f64 {
         self.metrics()
             .lines()
-            .filter(|l| l.starts_with("sluice_worker_drops_total") && l.contains(&format!("reason=\"{reason}\"")))
+            .filter(|l| {
+                l.starts_with("sluice_worker_drops_total")
+                    && l.contains(&format!("reason=\"{reason}\""))
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
@@ -157,7 +168,10 @@ struct Client {
 
 impl Client {
     fn new(server: &Server, router: &str) -> Self {
-        let transport = server.post(&format!("/v1/routers/{router}/webrtc-transports"), json!({}));
+        let transport = server.post(
+            &format!("/v1/routers/{router}/webrtc-transports"),
+            json!({}),
+        );
         let ice = &transport["iceParameters"];
         let peer = WebRtcPeer::new(
             ice["usernameFragment"].as_str().expect("ufrag"),
@@ -173,7 +187,10 @@ impl Client {
         let media: SocketAddr = format!("{}:{}", cand["ip"].as_str().expect("ip"), cand["port"])
             .parse()
             .expect("candidate address");
-        assert_eq!(media, server.media, "the candidate is the shared media port");
+        assert_eq!(
+            media, server.media,
+            "the candidate is the shared media port"
+        );
         Client {
             sock,
             peer,
@@ -300,7 +317,9 @@ fn srtp_from_a_publisher_reaches_a_subscriber_through_the_binary() {
     let mut b = Client::new(&server, &router);
 
     // A wrong password: no answer, counted.
-    let bad = a.peer.binding_request_with_password("notTheServerPassword0123");
+    let bad = a
+        .peer
+        .binding_request_with_password("notTheServerPassword0123");
     a.sock.send_to(&bad, a.media).expect("send");
     assert!(
         !matches!(a.recv(), Some(PeerInput::BindingSuccess(_))),
@@ -308,7 +327,10 @@ fn srtp_from_a_publisher_reaches_a_subscriber_through_the_binary() {
     );
     let deadline = Instant::now() + WAIT;
     while server.drops("stun_rejected") < 1.0 {
-        assert!(Instant::now() < deadline, "the rejected check is not counted");
+        assert!(
+            Instant::now() < deadline,
+            "the rejected check is not counted"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -338,7 +360,10 @@ fn srtp_from_a_publisher_reaches_a_subscriber_through_the_binary() {
             "rtcp": {"cname": "a", "reducedSize": true}
         }}),
     );
-    let caps = server.request("GET", &format!("/v1/routers/{router}"), None).1["rtpCapabilities"].clone();
+    let caps = server
+        .request("GET", &format!("/v1/routers/{router}"), None)
+        .1["rtpCapabilities"]
+        .clone();
     let consumer = server.post(
         &format!("/v1/transports/{}/consumers", b.id()),
         json!({"producerId": producer["id"], "rtpCapabilities": caps}),
@@ -362,7 +387,11 @@ fn srtp_from_a_publisher_reaches_a_subscriber_through_the_binary() {
     while b.rtp.len() < usize::from(N) && Instant::now() < deadline {
         b.recv();
     }
-    assert_eq!(b.rtp.len(), usize::from(N), "every SRTP packet decrypts at the subscriber");
+    assert_eq!(
+        b.rtp.len(),
+        usize::from(N),
+        "every SRTP packet decrypts at the subscriber"
+    );
     for (i, p) in b.rtp.iter().enumerate() {
         let p = RtpPacket::parse(p).expect("rtp");
         assert_eq!(p.ssrc(), out_ssrc);
@@ -373,7 +402,9 @@ fn srtp_from_a_publisher_reaches_a_subscriber_through_the_binary() {
         assert!(Instant::now() < deadline, "junk not counted");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let stats = server.request("GET", &format!("/v1/transports/{}/stats", b.id()), None).1;
+    let stats = server
+        .request("GET", &format!("/v1/transports/{}/stats", b.id()), None)
+        .1;
     assert_eq!(stats[0]["iceState"], "completed");
     assert_eq!(stats[0]["dtlsState"], "connected");
     assert_eq!(stats[0]["iceSelectedTuple"]["remotePort"], b.addr().port());
@@ -402,11 +433,17 @@ fn a_wrong_fingerprint_fails_the_transport() {
     loop {
         a.pump_dtls(Instant::now() + Duration::from_millis(300));
         assert!(!a.peer.is_keyed(), "keys with a peer that was not expected");
-        let dump = server.request("GET", &format!("/v1/transports/{}", a.id()), None).1;
+        let dump = server
+            .request("GET", &format!("/v1/transports/{}", a.id()), None)
+            .1;
         if dump["dtlsState"] == "failed" {
             break;
         }
-        assert!(Instant::now() < deadline, "dtlsState: {}", dump["dtlsState"]);
+        assert!(
+            Instant::now() < deadline,
+            "dtlsState: {}",
+            dump["dtlsState"]
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(wait_event(&events, "\"dtlsState\":\"failed\""));

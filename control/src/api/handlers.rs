@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sluice_engine::crypto::dtls::DtlsParameters;
 use sluice_engine::rtc::rtp_parameters::{
     MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters,
 };
-use sluice_engine::crypto::dtls::DtlsParameters;
 use sluice_engine::rtc::webrtc_dtls::DtlsDriverError;
 use sluice_engine::rtc::webrtc_transport::WebRtcTransportOptions;
 use sluice_engine::rtc::{ConsumeOptions, PlainTransportOptions, ProduceOptions};
@@ -333,9 +333,9 @@ async fn connect_webrtc(s: &Shared, id: Uuid, remote: DtlsParameters) -> ApiResu
         Err(Some(DtlsDriverError::UnknownTransport(_))) => Err(ApiError::unacceptable(format!(
             "dtlsParameters: transport {id} is not a WebRTC transport"
         ))),
-        Err(Some(DtlsDriverError::Parameters(e))) => {
-            Err(ApiError::unacceptable(format!("dtlsParameters.fingerprints: {e}")))
-        }
+        Err(Some(DtlsDriverError::Parameters(e))) => Err(ApiError::unacceptable(format!(
+            "dtlsParameters.fingerprints: {e}"
+        ))),
         Err(None) => Err(ApiError::unavailable("the DTLS thread is not running")),
     }
 }

@@ -104,7 +104,8 @@ impl WorkerCore {
         });
         self.routers[router].transports.push(idx);
         self.ids.insert(id, super::Obj::Transport(idx));
-        self.by_ufrag.insert(ufrag.into_bytes().into_boxed_slice(), idx);
+        self.by_ufrag
+            .insert(ufrag.into_bytes().into_boxed_slice(), idx);
         self.webrtc.push(idx);
         Ok(reply)
     }
@@ -133,7 +134,8 @@ impl WorkerCore {
             .restart_ice_with_credentials(now, &ufrag, &password)
             .expect("generated credentials follow RFC 8839's length and character rules");
         let params = w.ice_parameters();
-        self.by_ufrag.insert(ufrag.into_bytes().into_boxed_slice(), t);
+        self.by_ufrag
+            .insert(ufrag.into_bytes().into_boxed_slice(), t);
         self.drain_ice(t);
         Ok(params)
     }
@@ -267,7 +269,11 @@ impl WorkerCore {
         let w = transport
             .webrtc_mut()
             .expect("the ufrag map names WebRTC transports only");
-        match w.ice.handle_message(now, from, &msg, &mut out).response_len() {
+        match w
+            .ice
+            .handle_message(now, from, &msg, &mut out)
+            .response_len()
+        {
             Some(n) => {
                 if tx.send(w.sock, from, &out[..n]) {
                     transport.counters.bytes_sent += n as u64;
@@ -343,10 +349,12 @@ impl WorkerCore {
                     transport_id: id,
                     ice_state: s.as_str(),
                 }),
-                IceEvent::SelectedTupleChanged(a) => events.push(Event::TransportIceSelectedTuple {
-                    transport_id: id,
-                    tuple: TransportTuple::new(w.local, Some(a)),
-                }),
+                IceEvent::SelectedTupleChanged(a) => {
+                    events.push(Event::TransportIceSelectedTuple {
+                        transport_id: id,
+                        tuple: TransportTuple::new(w.local, Some(a)),
+                    })
+                }
                 IceEvent::UsernameFragmentRetired(u) => {
                     by_ufrag.remove(u.as_bytes());
                 }

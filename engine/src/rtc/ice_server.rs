@@ -635,10 +635,7 @@ impl IceServer {
         password: &str,
     ) -> Result<(), IceError> {
         check_credentials(ufrag, password)?;
-        self.restart_with(
-            now,
-            Credentials::new(ufrag.to_owned(), password.to_owned()),
-        );
+        self.restart_with(now, Credentials::new(ufrag.to_owned(), password.to_owned()));
         Ok(())
     }
 

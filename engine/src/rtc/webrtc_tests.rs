@@ -289,7 +289,11 @@ fn a_publisher_reaches_a_subscriber_through_ice_dtls_and_srtp() {
     for seq in 100..110 {
         sfu.send_rtp(&mut a, &mut b, 0x1111, seq);
     }
-    assert_eq!(b.rtp.len(), 10, "every packet decrypts with the subscriber's keys");
+    assert_eq!(
+        b.rtp.len(),
+        10,
+        "every packet decrypts with the subscriber's keys"
+    );
     for (i, p) in b.rtp.iter().enumerate() {
         let p = RtpPacket::parse(p).expect("rtp");
         assert_eq!(p.ssrc(), out_ssrc);
@@ -304,7 +308,13 @@ fn a_publisher_reaches_a_subscriber_through_ice_dtls_and_srtp() {
     let mids: Vec<Vec<u8>> = b
         .rtp
         .iter()
-        .map(|p| RtpPacket::parse(p).expect("rtp").extension(mid_id).expect("mid").to_vec())
+        .map(|p| {
+            RtpPacket::parse(p)
+                .expect("rtp")
+                .extension(mid_id)
+                .expect("mid")
+                .to_vec()
+        })
         .collect();
     assert!(mids.contains(&b"0".to_vec()) && mids.contains(&b"1".to_vec()));
     assert_eq!(sfu.core.counters().drops_of(DropReason::SrtpUnprotect), 0);
@@ -330,7 +340,10 @@ fn a_client_hello_before_connect_is_kept_and_answered() {
         .start_dtls(sfu.now, DtlsSide::Client, &fps)
         .expect("peer dtls");
     while let Some(d) = a.peer.poll_transmit() {
-        assert!(sfu.input(a.addr, &d).sent.is_empty(), "nothing to answer yet");
+        assert!(
+            sfu.input(a.addr, &d).sent.is_empty(),
+            "nothing to answer yet"
+        );
     }
     let remote = a.peer.dtls_parameters(DtlsRole::Client);
     sfu.driver
@@ -338,7 +351,10 @@ fn a_client_hello_before_connect_is_kept_and_answered() {
         .expect("connect");
     let mut tx = VecTransmit::default();
     sfu.run_driver(&mut tx);
-    assert!(!tx.sent.is_empty(), "the kept ClientHello is answered at connect");
+    assert!(
+        !tx.sent.is_empty(),
+        "the kept ClientHello is answered at connect"
+    );
     sfu.pump(&mut a, tx);
     assert_eq!(a.peer.dtls_state(), Some(DtlsState::Connected));
     let again = sfu.driver.connect(sfu.now, a.transport.id, &remote);
@@ -349,15 +365,22 @@ fn a_client_hello_before_connect_is_kept_and_answered() {
 fn a_check_with_the_wrong_password_gets_no_answer_and_is_counted() {
     let mut sfu = Sfu::new();
     let mut a = sfu.browser("192.0.2.1:5000");
-    let bad = a.peer.binding_request_with_password("notTheServerPassword0123");
+    let bad = a
+        .peer
+        .binding_request_with_password("notTheServerPassword0123");
     let tx = sfu.input(a.addr, &bad);
     assert!(tx.sent.is_empty());
     assert_eq!(sfu.core.counters().drops_of(DropReason::StunRejected), 1);
     let dump = sfu.core.dump_transport(a.transport.id).expect("dump");
     assert_eq!(dump["iceState"], "new");
     // A check for a ufrag nobody handed out.
-    let mut stranger = WebRtcPeer::new("00nobodyHasThis", "somePassword0123456789xx").expect("peer");
-    assert!(sfu.input(a.addr, &stranger.binding_request(true)).sent.is_empty());
+    let mut stranger =
+        WebRtcPeer::new("00nobodyHasThis", "somePassword0123456789xx").expect("peer");
+    assert!(
+        sfu.input(a.addr, &stranger.binding_request(true))
+            .sent
+            .is_empty()
+    );
     assert_eq!(sfu.core.counters().drops_of(DropReason::UnknownUfrag), 1);
 }
 
@@ -389,12 +412,13 @@ fn a_wrong_fingerprint_fails_the_transport_and_no_media_flows() {
     sfu.pump(&mut a, tx);
     assert_eq!(dtls_state(&sfu, &a), "failed");
     assert!(!a.peer.is_keyed());
-    assert!(
-        sfu.core
-            .take_events()
-            .iter()
-            .any(|e| matches!(e, Event::TransportDtlsState { dtls_state: "failed", .. }))
-    );
+    assert!(sfu.core.take_events().iter().any(|e| matches!(
+        e,
+        Event::TransportDtlsState {
+            dtls_state: "failed",
+            ..
+        }
+    )));
     // A producer on the failed transport: its RTP (even plain) is never forwarded.
     let producer = sfu.produce_opus(&a, 0x2222);
     sfu.consume(&b, producer);
@@ -439,7 +463,10 @@ fn random_datagrams_are_dropped_and_counted_while_media_flows() {
             junk += 1;
             // From a stranger and from the publisher's own validated tuple.
             let from = if junk % 2 == 0 { stranger } else { a.addr };
-            assert!(sfu.input(from, &d).sent.is_empty(), "junk is never answered");
+            assert!(
+                sfu.input(from, &d).sent.is_empty(),
+                "junk is never answered"
+            );
         }
     }
     assert_eq!(b.rtp.len(), 50, "media kept flowing");
@@ -488,13 +515,17 @@ fn a_check_for_another_workers_ufrag_is_handed_over_and_restart_keeps_the_prefix
     let mut sfu = Sfu::new();
     sfu.core.set_worker_index(3);
     let mut a = sfu.browser("192.0.2.1:5000");
-    assert!(a.transport.ice_parameters.username_fragment.starts_with("03"));
+    assert!(
+        a.transport
+            .ice_parameters
+            .username_fragment
+            .starts_with("03")
+    );
     let mut other = WebRtcPeer::new("01someoneElses", "somePassword0123456789xx").expect("peer");
     let mut tx = VecTransmit::default();
     let mut check = other.binding_request(true);
     assert_eq!(
-        sfu.core
-            .handle_shared(sfu.now, a.addr, &mut check, &mut tx),
+        sfu.core.handle_shared(sfu.now, a.addr, &mut check, &mut tx),
         SharedOutcome::Handoff(1)
     );
     let fresh = sfu
@@ -502,7 +533,10 @@ fn a_check_for_another_workers_ufrag_is_handed_over_and_restart_keeps_the_prefix
         .restart_ice(sfu.now, a.transport.id)
         .expect("restart");
     assert!(fresh.username_fragment.starts_with("03"));
-    assert_ne!(fresh.username_fragment, a.transport.ice_parameters.username_fragment);
+    assert_ne!(
+        fresh.username_fragment,
+        a.transport.ice_parameters.username_fragment
+    );
     // The old credentials still work until the new ones are used.
     sfu.ice(&mut a);
     assert_eq!(sfu.driver.state(a.transport.id), Some(DtlsStateName::New));
@@ -560,7 +594,10 @@ fn a_subscribers_pli_reaches_the_publisher_rate_limited() {
     };
     assert_eq!(plis_at_a(&mut sfu, &mut a, &mut b), vec![0x5555]);
     sfu.now += Duration::from_millis(100);
-    assert!(plis_at_a(&mut sfu, &mut a, &mut b).is_empty(), "rate-limited");
+    assert!(
+        plis_at_a(&mut sfu, &mut a, &mut b).is_empty(),
+        "rate-limited"
+    );
     sfu.now += Duration::from_millis(600);
     assert_eq!(plis_at_a(&mut sfu, &mut a, &mut b), vec![0x5555]);
     assert_eq!(sfu.core.counters().key_frame_requests, 2);

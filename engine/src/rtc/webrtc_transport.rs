@@ -188,9 +188,7 @@ impl WebRtcTransport {
     /// Where media for the peer goes: the selected tuple, only once keyed.
     #[inline]
     pub(crate) fn media_destination(&self) -> Option<(SockId, SocketAddr)> {
-        if self.srtp.is_none() {
-            return None;
-        }
+        self.srtp.as_ref()?;
         self.ice.selected_tuple().map(|t| (self.sock, t))
     }
 
@@ -201,7 +199,6 @@ impl WebRtcTransport {
             ice_lite: true,
         }
     }
-
 }
 
 #[cfg(test)]
