@@ -19,6 +19,8 @@
 //! `SetFlowOwner` commands that the owner sends its peers when the tuple is added or removed),
 //! is handed over. DTLS records leave the worker through the [`DtlsSink`] (the control plane's
 //! slow path); its answers come back as `SendDtls` commands and its keys as `SetDtlsState`.
+//! Once a tuple is validated its owner also opens a connected `SO_REUSEPORT` socket for it
+//! (`steer`), so the kernel stops spreading that flow and hand-offs become rare.
 //! ICE consent timers run every [`TICK`] at most, from the loop.
 //!
 //! **Failure.** A worker whose loop panics marks itself dead, drops every queued command (so
@@ -630,6 +632,8 @@ fn run(
             now: None,
             inboxes,
             flow_owner: HashMap::new(),
+            steered: HashMap::new(),
+            steered_by_addr: HashMap::new(),
             echo_flows: HashMap::new(),
             wake_peers: 0,
             commands_pending: true,
@@ -672,6 +676,9 @@ struct State {
     inboxes: Vec<Arc<Inbox>>,
     /// Owner of each known flow on the shared port that another worker owns.
     flow_owner: HashMap<SocketAddr, usize>,
+    /// Connected per-flow sockets on the shared port (steering), by socket and by remote.
+    steered: HashMap<SockId, SocketAddr>,
+    steered_by_addr: HashMap<SocketAddr, SockId>,
     /// Flows this worker owns on the shared port (test hook until WebRTC transports own them).
     echo_flows: HashMap<SocketAddr, ()>,
     /// Bit i set: wake worker i after this batch (hand-offs queued for it).
@@ -745,7 +752,7 @@ impl State {
 impl Handler for State {
     #[inline]
     fn on_datagram(&mut self, sock: SockId, from: SocketAddr, data: &mut [u8], tx: &mut TxQueue) {
-        if sock == self.shared {
+        if sock == self.shared || (!self.steered.is_empty() && self.steered.contains_key(&sock)) {
             self.core.counters_mut().packets_in += 1;
             self.core.counters_mut().bytes_in += data.len() as u64;
             self.on_shared(from, data, tx);
@@ -831,6 +838,11 @@ impl Worker {
         }
         if self.state.core.has_flow_changes() {
             for (addr, owned) in self.state.core.take_flow_changes() {
+                if owned {
+                    self.steer(addr);
+                } else {
+                    self.unsteer(addr);
+                }
                 for (j, peer) in self.state.inboxes.iter().enumerate() {
                     if j == self.index {
                         continue;
@@ -854,6 +866,38 @@ impl Worker {
                     }
                 }
             }
+        }
+    }
+
+    /// Flow steering: a socket bound to the shared media address with `SO_REUSEPORT` and
+    /// connected to `remote`. For a datagram the kernel scores an exact 4-tuple match above the
+    /// group's unconnected sockets, and its hash selection skips connected members
+    /// (`reuseport_select_sock_by_hash`), so the flow lands on this worker and nowhere else,
+    /// while new flows keep spreading over the group. Sends still leave from the shared socket
+    /// (same source address). Where it cannot be made, the hand-off queue still delivers.
+    fn steer(&mut self, remote: SocketAddr) {
+        if self.state.steered_by_addr.contains_key(&remote) {
+            return;
+        }
+        let made = crate::io::socket::bind_udp(self.state.shared_addr, true).and_then(|s| {
+            s.connect(remote)?;
+            self.backend.add_socket(s)
+        });
+        match made {
+            Ok(id) => {
+                self.state.steered.insert(id, remote);
+                self.state.steered_by_addr.insert(remote, id);
+            }
+            Err(e) => {
+                tracing::debug!(worker = self.index, %remote, error = %e, "cannot steer flow");
+            }
+        }
+    }
+
+    fn unsteer(&mut self, remote: SocketAddr) {
+        if let Some(id) = self.state.steered_by_addr.remove(&remote) {
+            self.state.steered.remove(&id);
+            self.backend.remove_socket(id);
         }
     }
 

@@ -454,3 +454,51 @@ fn a_wrong_fingerprint_fails_the_transport() {
     );
     assert_eq!(status, 422);
 }
+
+/// The sum over workers of a per-worker counter.
+fn total(server: &Server, name: &str) -> f64 {
+    server
+        .metrics()
+        .lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn after_ice_each_flow_is_steered_to_its_owner() {
+    let server = Server::start();
+    // One router, so one worker owns every transport; the kernel spreads the 8 flows over both
+    // workers' sockets by hash, so without steering about half of them would be handed over.
+    let router = router(&server);
+    let mut clients: Vec<Client> = (0..8).map(|_| Client::new(&server, &router)).collect();
+    for c in &mut clients {
+        c.ice();
+        let fps = c.peer.dtls_parameters(DtlsRole::Client).fingerprints;
+        c.handshake(&server, fps);
+        c.pump_dtls(Instant::now() + WAIT);
+        assert!(c.peer.is_keyed());
+    }
+    let before = total(&server, "sluice_worker_handoffs_out_total");
+    let dropped_before = server.drops("unknown_ssrc");
+    const PER_FLOW: u16 = 50;
+    for seq in 0..PER_FLOW {
+        for c in &mut clients {
+            let srtp = c.peer.protect_rtp(&rtp(seq, 9999)).expect("protect");
+            c.sock.send_to(&srtp, c.media).expect("send");
+        }
+    }
+    // Every packet reached the owner (and was dropped there: no producer has that SSRC).
+    let sent = f64::from(PER_FLOW) * clients.len() as f64;
+    let deadline = Instant::now() + WAIT;
+    while server.drops("unknown_ssrc") - dropped_before < sent {
+        assert!(Instant::now() < deadline, "packets lost");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let handed = total(&server, "sluice_worker_handoffs_out_total") - before;
+    println!("steering: {handed} hand-offs for {sent} packets after ICE");
+    assert!(
+        handed <= sent / 100.0,
+        "{handed} of {sent} packets handed off"
+    );
+}
