@@ -21,7 +21,7 @@
 //! handed to it over the hand-off queue. Once ICE has validated a tuple, the owner tells every
 //! other worker (a `SetFlowOwner` command), so DTLS and SRTP from that address, which carry no
 //! ufrag, are handed over too; and the owner opens a connected `SO_REUSEPORT` socket for that
-tuple (worker.rs, `steer`), so that the kernel delivers the flow to it directly from then on.
+//! tuple (worker.rs, `steer`), so that the kernel delivers the flow to it directly from then on.
 //!
 //! **DTLS off the worker.** The handshake's public-key crypto would stall forwarding for
 //! hundreds of microseconds per flight (DESIGN §2), so records go to the control plane
