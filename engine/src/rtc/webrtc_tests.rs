@@ -610,3 +610,84 @@ fn a_subscribers_pli_reaches_the_publisher_rate_limited() {
     assert_eq!(tx.sent.len(), 1);
     assert_eq!(tx.sent[0].1, a.addr);
 }
+
+#[test]
+fn sender_reports_reach_subscribers_rewritten_and_the_publisher_gets_receiver_reports() {
+    let mut sfu = Sfu::new();
+    let mut a = sfu.browser("192.0.2.1:5000");
+    let mut b = sfu.browser("192.0.2.2:6000");
+    for br in [&mut a, &mut b] {
+        sfu.ice(br);
+        sfu.connect(br, DtlsRole::Client, true);
+    }
+    let producer = sfu.produce_opus(&a, 0x1111);
+    let consumer = sfu.consume(&b, producer);
+    let out_ssrc = consumer.rtp_parameters.encodings[0].ssrc.expect("ssrc");
+    for seq in 0..10 {
+        sfu.send_rtp(&mut a, &mut b, 0x1111, seq);
+    }
+    // The consumer's timestamp for producer timestamp 960 * 9 (the last packet's).
+    let last = RtpPacket::parse(b.rtp.last().expect("rtp")).expect("rtp");
+    let (last_ts, last_seq_ts) = (last.timestamp(), 960 * 9u32);
+    let mut buf = [0u8; 64];
+    let info = crate::wire::rtcp::SenderInfo {
+        ssrc: 0x1111,
+        ntp_sec: 0xE000_0001,
+        ntp_frac: 0x8000_0000,
+        rtp_timestamp: last_seq_ts + 480,
+        packet_count: 10,
+        octet_count: 400,
+    };
+    let n = crate::wire::rtcp::write_sender_report(&mut buf, &info, &[]).expect("sr");
+    let srtcp = a.peer.protect_rtcp(&buf[..n]).expect("keyed");
+    let tx = sfu.input(a.addr, &srtcp);
+    assert_eq!(tx.sent.len(), 1, "one SR per consumer");
+    let (_, to, d) = &tx.sent[0];
+    assert_eq!(*to, b.addr);
+    let PeerInput::Rtcp(sr) = b.peer.handle_datagram(sfu.now, d) else {
+        panic!("SRTCP the subscriber decrypts");
+    };
+    let Ok(crate::wire::rtcp::RtcpPacket::SenderReport(sr)) =
+        crate::wire::rtcp::RtcpPacket::parse(&sr)
+    else {
+        panic!("an SR");
+    };
+    let got = sr.sender_info();
+    assert_eq!(got.ssrc, out_ssrc);
+    assert_eq!((got.ntp_sec, got.ntp_frac), (info.ntp_sec, info.ntp_frac));
+    assert_eq!(
+        got.rtp_timestamp,
+        last_ts.wrapping_add(480),
+        "in the consumer's timeline"
+    );
+    assert_eq!(got.packet_count, 10);
+
+    // A second later the publisher gets a receiver report about its stream.
+    sfu.now += Duration::from_millis(1500);
+    let mut tx = VecTransmit::default();
+    sfu.core.send_receiver_reports(sfu.now, &mut tx);
+    let to_a: Vec<_> = tx.sent.iter().filter(|(_, to, _)| *to == a.addr).collect();
+    assert_eq!(to_a.len(), 1);
+    let PeerInput::Rtcp(rr) = a.peer.handle_datagram(sfu.now, &to_a[0].2) else {
+        panic!("SRTCP the publisher decrypts");
+    };
+    let Ok(crate::wire::rtcp::RtcpPacket::ReceiverReport(rr)) =
+        crate::wire::rtcp::RtcpPacket::parse(&rr)
+    else {
+        panic!("an RR");
+    };
+    let block = rr.report_blocks().next().expect("one block");
+    assert_eq!(block.ssrc, 0x1111);
+    assert_eq!(block.highest_seq, 9);
+    assert_eq!(block.cumulative_lost, 0);
+    assert_eq!(
+        block.lsr, 0x0001_8000,
+        "middle 32 bits of the SR's NTP time"
+    );
+    assert!(block.dlsr > 0);
+    // Not again before the interval.
+    let mut tx = VecTransmit::default();
+    sfu.core
+        .send_receiver_reports(sfu.now + Duration::from_millis(100), &mut tx);
+    assert!(tx.sent.is_empty());
+}
