@@ -114,6 +114,17 @@ pub enum Request {
     },
     /// Send a DTLS record to a WebRTC transport's selected tuple.
     SendDtls { id: Uuid, data: Vec<u8> },
+    /// SDES-SRTP on a plain transport: draw our key for `profile` (answers `SrtpKey`).
+    EnablePlainSrtp {
+        id: Uuid,
+        profile: crate::crypto::srtp::SrtpProfile,
+    },
+    /// SDES-SRTP on a plain transport: the remote's suite and `key ‖ salt`.
+    SetPlainSrtpRemote {
+        id: Uuid,
+        profile: crate::crypto::srtp::SrtpProfile,
+        key: Vec<u8>,
+    },
     /// Give a plain transport its remote.
     ConnectPlainTransport {
         id: Uuid,
@@ -181,6 +192,8 @@ pub enum Response {
     WebRtcTransport(WebRtcTransportReply),
     /// ICE was restarted.
     IceParameters(IceParameters),
+    /// Our SRTP master key and salt (SDES on a plain transport).
+    SrtpKey(Vec<u8>),
     /// A producer was created.
     Produce(ProduceReply),
     /// A consumer was created.
@@ -995,6 +1008,13 @@ impl Worker {
             }
             Request::SendDtls { id, data } => {
                 self.state.core.send_dtls(id, &data, self.backend.tx())?;
+                Response::Done
+            }
+            Request::EnablePlainSrtp { id, profile } => {
+                Response::SrtpKey(core.enable_plain_srtp(id, profile)?)
+            }
+            Request::SetPlainSrtpRemote { id, profile, key } => {
+                core.set_plain_srtp_remote(id, profile, &key)?;
                 Response::Done
             }
             Request::ConnectPlainTransport {

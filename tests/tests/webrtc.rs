@@ -502,3 +502,89 @@ fn after_ice_each_flow_is_steered_to_its_owner() {
         "{handed} of {sent} packets handed off"
     );
 }
+
+#[test]
+fn a_plain_transport_with_sdes_srtp_takes_srtp_in_and_sends_it_out() {
+    use base64::Engine as _;
+    use sluice_engine::crypto::srtp::{SrtpContext, SrtpProfile};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let server = Server::start();
+    let router = router(&server);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let (status, _) = server.request(
+        "POST",
+        &format!("/v1/routers/{router}/plain-transports"),
+        Some(&json!({"enableSrtp": true, "srtpCryptoSuite": "ROT13"})),
+    );
+    assert_eq!(status, 422);
+    let mk = |suite: &str| {
+        server.post(
+            &format!("/v1/routers/{router}/plain-transports"),
+            json!({"enableSrtp": true, "srtpCryptoSuite": suite}),
+        )
+    };
+    let send_t = mk("AES_CM_128_HMAC_SHA1_80");
+    let recv_t = mk("AEAD_AES_128_GCM");
+    assert_eq!(recv_t["srtpParameters"]["cryptoSuite"], "AEAD_AES_128_GCM");
+    let sender_key: Vec<u8> = (1..=30u8).collect();
+    let port_of = |t: &Value| t["tuple"]["localPort"].as_u64().expect("port") as u16;
+    let connect = |t: &Value, sock: &UdpSocket, suite: &str, key: &[u8]| {
+        let local = sock.local_addr().expect("addr");
+        server.post(
+            &format!("/v1/transports/{}/connect", t["id"].as_str().expect("id")),
+            json!({"ip": "127.0.0.1", "port": local.port(),
+                   "srtpParameters": {"cryptoSuite": suite, "keyBase64": b64.encode(key)}}),
+        );
+    };
+    connect(&send_t, &sender, "AES_CM_128_HMAC_SHA1_80", &sender_key);
+    connect(&recv_t, &receiver, "AEAD_AES_128_GCM", &[5u8; 28]);
+    let producer = server.post(
+        &format!("/v1/transports/{}/producers", send_t["id"].as_str().expect("id")),
+        json!({"kind": "audio", "rtpParameters": {
+            "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2}],
+            "encodings": [{"ssrc": 777}]
+        }}),
+    );
+    let caps = server
+        .request("GET", &format!("/v1/routers/{router}"), None)
+        .1["rtpCapabilities"]
+        .clone();
+    server.post(
+        &format!(
+            "/v1/transports/{}/consumers",
+            recv_t["id"].as_str().expect("id")
+        ),
+        json!({"producerId": producer["id"], "rtpCapabilities": caps}),
+    );
+    let ours = b64
+        .decode(recv_t["srtpParameters"]["keyBase64"].as_str().expect("key"))
+        .expect("base64");
+    let mut tx = SrtpContext::new(
+        SrtpProfile::AesCm128HmacSha1_80,
+        &sender_key[..16],
+        &sender_key[16..],
+        4,
+    )
+    .expect("ctx");
+    let mut rx =
+        SrtpContext::new(SrtpProfile::AeadAes128Gcm, &ours[..16], &ours[16..], 4).expect("ctx");
+    let to: SocketAddr = ([127, 0, 0, 1], port_of(&send_t)).into();
+    for seq in 0..5u16 {
+        let mut buf = rtp(seq, 777);
+        let n = buf.len();
+        buf.resize(n + 16, 0);
+        let n = tx.protect_rtp(&mut buf, n).expect("protect");
+        sender.send_to(&buf[..n], to).expect("send");
+        let mut got = [0u8; 2048];
+        let (m, _) = receiver.recv_from(&mut got).expect("forwarded");
+        let k = rx
+            .unprotect_rtp(&mut got[..m])
+            .expect("decrypts with the answered key");
+        let p = RtpPacket::parse(&got[..k]).expect("rtp");
+        assert_eq!(p.payload(), &[seq as u8; 60][..]);
+    }
+}

@@ -6,9 +6,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_engine::crypto::dtls::DtlsParameters;
+use sluice_engine::crypto::srtp::SrtpProfile;
 use sluice_engine::rtc::rtp_parameters::{
     MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters,
 };
@@ -45,6 +47,7 @@ fn json_of(r: Response) -> ApiResult {
         Response::PlainTransport(r) => ok_json(r),
         Response::WebRtcTransport(r) => ok_json(r),
         Response::IceParameters(p) => ok_json(json!({ "iceParameters": p })),
+        Response::SrtpKey(_) => empty(),
         Response::Produce(r) => ok_json(r),
         Response::Consume(r) => ok_json(r),
     }
@@ -213,8 +216,27 @@ pub(super) struct PlainTransportBody {
     rtcp_mux: bool,
     #[serde(default)]
     enable_srtp: bool,
+    srtp_crypto_suite: Option<String>,
     #[serde(default)]
     app_data: Value,
+}
+
+/// `srtpParameters` as mediasoup shapes them (SDES, RFC 4568): the suite and the master key
+/// followed by the master salt, base64.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SrtpParametersBody {
+    crypto_suite: String,
+    key_base64: String,
+}
+
+fn srtp_profile(field: &str, name: &str) -> Result<SrtpProfile, ApiError> {
+    SrtpProfile::from_name(name).ok_or_else(|| {
+        ApiError::unacceptable(format!(
+            "{field}: unsupported crypto suite {name:?} (AEAD_AES_256_GCM, AEAD_AES_128_GCM, \
+             AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32)"
+        ))
+    })
 }
 
 fn yes() -> bool {
@@ -227,11 +249,11 @@ pub(super) async fn create_plain_transport(
     Body(b): Body<PlainTransportBody>,
 ) -> ApiResult {
     let (router_id, w) = s.owner(&router, Kind::Router)?;
-    if b.enable_srtp {
-        return Err(ApiError::unacceptable(
-            "enableSrtp: SRTP on plain transports is not supported yet",
-        ));
-    }
+    let profile = match (b.enable_srtp, &b.srtp_crypto_suite) {
+        (false, _) => None,
+        (true, None) => Some(SrtpProfile::AesCm128HmacSha1_80),
+        (true, Some(name)) => Some(srtp_profile("srtpCryptoSuite", name)?),
+    };
     let id = Uuid::new_v4();
     let options = PlainTransportOptions {
         comedia: b.comedia,
@@ -249,7 +271,28 @@ pub(super) async fn create_plain_transport(
         )
         .await?;
     s.register(id, w, Kind::PlainTransport);
-    json_of(r)
+    let Some(profile) = profile else {
+        return json_of(r);
+    };
+    let Response::PlainTransport(reply) = r else {
+        return json_of(r);
+    };
+    match s.call(w, Request::EnablePlainSrtp { id, profile }).await {
+        Ok(Response::SrtpKey(key)) => {
+            let mut v = serde_json::to_value(&reply).unwrap_or(Value::Null);
+            v["srtpParameters"] = json!({
+                "cryptoSuite": profile.name(),
+                "keyBase64": base64::engine::general_purpose::STANDARD.encode(key),
+            });
+            ok_json(v)
+        }
+        Ok(other) => json_of(other),
+        Err(e) => {
+            let _ = s.call(w, Request::CloseTransport { id }).await;
+            s.forget(&id);
+            Err(e)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -346,7 +389,7 @@ pub(super) struct ConnectBody {
     ip: Option<IpAddr>,
     port: Option<u16>,
     rtcp_port: Option<u16>,
-    srtp_parameters: Option<Value>,
+    srtp_parameters: Option<SrtpParametersBody>,
     dtls_parameters: Option<DtlsParameters>,
 }
 
@@ -359,10 +402,18 @@ pub(super) async fn connect_transport(
     if let Some(remote) = b.dtls_parameters {
         return connect_webrtc(&s, id, remote).await;
     }
-    if b.srtp_parameters.is_some() {
-        return Err(ApiError::unacceptable(
-            "srtpParameters: SRTP on plain transports is not supported yet",
-        ));
+    if let Some(sp) = &b.srtp_parameters {
+        let profile = srtp_profile("srtpParameters.cryptoSuite", &sp.crypto_suite)?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(sp.key_base64.trim())
+            .map_err(|e| ApiError::unacceptable(format!("srtpParameters.keyBase64: {e}")))?;
+        s.call(w, Request::SetPlainSrtpRemote { id, profile, key })
+            .await?;
+        // With comedia the remote's address comes with its first packet: the keys are all
+        // that `connect` gives.
+        if b.ip.is_none() && b.port.is_none() {
+            return empty();
+        }
     }
     let ip =
         b.ip.ok_or_else(|| ApiError::bad_request("invalid_field", "ip: missing field"))?;

@@ -28,6 +28,8 @@ use crate::wire::demux::{PacketKind, classify};
 use crate::wire::rtcp;
 use crate::wire::rtp::{self, RtpPacket};
 
+#[path = "core_plain_srtp.rs"]
+mod plain_srtp;
 #[path = "core_rtcp.rs"]
 mod rtcp_feedback;
 #[path = "core_webrtc.rs"]
@@ -332,6 +334,8 @@ impl WorkerCore {
                 rtcp_remote: None,
                 comedia: options.comedia,
                 connected: false,
+                srtp_local: None,
+                srtp: None,
             }),
             producers: Vec::new(),
             consumers: Vec::new(),
@@ -865,7 +869,29 @@ impl WorkerCore {
         }
         let transport = &mut self.transports[t];
         transport.counters.bytes_received += data.len() as u64;
-        match classify(data) {
+        let kind = classify(data);
+        let p = transport.plain_mut().expect("checked above");
+        let data = if p.srtp_local.is_none() {
+            data
+        } else {
+            let Some(srtp) = p.srtp.as_mut() else {
+                self.counters.drop(DropReason::NoSrtp);
+                return;
+            };
+            let opened = match kind {
+                PacketKind::Rtp => srtp.inbound.unprotect_rtp(data),
+                PacketKind::Rtcp => srtp.inbound.unprotect_rtcp(data),
+                _ => Ok(data.len()),
+            };
+            match opened {
+                Ok(n) => &mut data[..n],
+                Err(_) => {
+                    self.counters.drop(DropReason::SrtpUnprotect);
+                    return;
+                }
+            }
+        };
+        match kind {
             PacketKind::Rtp if !is_rtcp_sock => self.on_rtp(now, t, data, tx),
             PacketKind::Rtcp => self.on_rtcp(now, t, data, tx),
             PacketKind::Stun | PacketKind::Dtls => self.counters.drop(DropReason::Unsupported),

@@ -30,6 +30,8 @@ pub mod rtp_parameters;
 pub mod supported_rtp_capabilities;
 
 #[cfg(test)]
+mod plain_srtp_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod webrtc_tests;

@@ -55,6 +55,10 @@ pub(crate) struct PlainTransport {
     pub(crate) rtcp_remote: Option<SocketAddr>,
     pub(crate) comedia: bool,
     pub(crate) connected: bool,
+    /// SDES-SRTP: our suite and `key ‖ salt`, when created with `enableSrtp`.
+    pub(crate) srtp_local: Option<(crate::crypto::srtp::SrtpProfile, Vec<u8>)>,
+    /// Both contexts, once the remote's key came with `connect`.
+    pub(crate) srtp: Option<Box<crate::crypto::srtp::SrtpSession>>,
 }
 
 impl PlainTransport {
@@ -126,6 +130,8 @@ impl Transport {
     #[inline]
     pub(crate) fn rtp_destination(&self) -> Option<(SockId, SocketAddr)> {
         match &self.kind {
+            // A transport that asked for SRTP sends nothing until it is keyed.
+            TransportKind::Plain(p) if p.srtp_local.is_some() && p.srtp.is_none() => None,
             TransportKind::Plain(p) => p.remote.map(|r| (p.sock, r)),
             TransportKind::WebRtc(w) => w.media_destination(),
         }
@@ -136,7 +142,7 @@ impl Transport {
     pub(crate) fn srtp_outbound(&mut self) -> Option<&mut crate::crypto::srtp::SrtpContext> {
         match &mut self.kind {
             TransportKind::WebRtc(w) => w.srtp.as_mut().map(|s| &mut s.outbound),
-            TransportKind::Plain(_) => None,
+            TransportKind::Plain(p) => p.srtp.as_mut().map(|s| &mut s.outbound),
         }
     }
 
