@@ -825,9 +825,6 @@ impl Worker {
             if now >= self.last_tick + TICK {
                 self.last_tick = now;
                 self.state.core.handle_timeouts(now);
-                self.state
-                    .core
-                    .send_receiver_reports(now, self.backend.tx());
             }
             self.flush_events();
             inbox.stats.publish(

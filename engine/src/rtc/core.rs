@@ -552,7 +552,6 @@ impl WorkerCore {
             consumers: Vec::new(),
             app_data: o.app_data,
             last_key_frame_request: None,
-            last_receiver_report: None,
         });
         let transport = &mut self.transports[t];
         transport.producers.push(idx);
@@ -1001,9 +1000,6 @@ impl WorkerCore {
         self.transports[t].counters.rtcp_packets_received += 1;
         if !self.transports[t].consumers.is_empty() {
             self.on_feedback(now, t, data, tx);
-        }
-        if !self.transports[t].producers.is_empty() {
-            self.on_sender_reports(now, t, data, tx);
         }
     }
 }

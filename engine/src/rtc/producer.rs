@@ -24,8 +24,6 @@ pub(crate) struct Producer {
     pub(crate) app_data: serde_json::Value,
     /// When a key frame was last requested from the endpoint (rate limit).
     pub(crate) last_key_frame_request: Option<std::time::Instant>,
-    /// When the last receiver report went to the endpoint.
-    pub(crate) last_receiver_report: Option<std::time::Instant>,
 }
 
 impl Producer {

@@ -19,11 +19,6 @@ pub(crate) struct RtpStreamRecv {
     jitter_q4: u64,
     last_transit: Option<i64>,
     epoch: Option<Instant>,
-    /// Expected and received at the last receiver report (RFC 3550 A.3 fraction lost).
-    expected_prior: u64,
-    received_prior: u64,
-    /// Middle 32 bits of the last SR's NTP timestamp, and when it arrived.
-    last_sr: Option<(u32, Instant)>,
 }
 
 impl RtpStreamRecv {
@@ -39,49 +34,6 @@ impl RtpStreamRecv {
             jitter_q4: 0,
             last_transit: None,
             epoch: None,
-            expected_prior: 0,
-            received_prior: 0,
-            last_sr: None,
-        }
-    }
-
-    /// A sender report for this stream arrived (for LSR/DLSR of our receiver reports).
-    pub(crate) fn on_sender_report(&mut self, now: Instant, ntp_sec: u32, ntp_frac: u32) {
-        self.last_sr = Some(((ntp_sec << 16) | (ntp_frac >> 16), now));
-    }
-
-    /// Whether any packet arrived.
-    pub(crate) fn started(&self) -> bool {
-        self.base_seq.is_some()
-    }
-
-    /// The report block of a receiver report sent at `now` (RFC 3550 §6.4.1, A.3); resets the
-    /// interval of the fraction lost.
-    pub(crate) fn report_block(&mut self, now: Instant) -> crate::wire::rtcp::ReportBlock {
-        let expected = self.expected();
-        let expected_interval = expected.saturating_sub(self.expected_prior);
-        let received_interval = self.packets.saturating_sub(self.received_prior);
-        self.expected_prior = expected;
-        self.received_prior = self.packets;
-        let lost_interval = expected_interval.saturating_sub(received_interval);
-        let fraction_lost = (lost_interval << 8)
-            .checked_div(expected_interval)
-            .map_or(0, |f| f.min(255) as u8);
-        let (lsr, dlsr) = match self.last_sr {
-            Some((lsr, at)) => {
-                let d = now.saturating_duration_since(at);
-                (lsr, (d.as_micros() as u64 * 65_536 / 1_000_000) as u32)
-            }
-            None => (0, 0),
-        };
-        crate::wire::rtcp::ReportBlock {
-            ssrc: self.ssrc,
-            fraction_lost,
-            cumulative_lost: self.lost().min((1 << 23) - 1) as i32,
-            highest_seq: self.max_seq as u32,
-            jitter: self.jitter(),
-            lsr,
-            dlsr,
         }
     }
 

@@ -50,12 +50,6 @@ impl SeqManager {
         self.resync = true;
     }
 
-    /// The consumer's timestamp for a producer timestamp (a sender report's), once the stream
-    /// has started and while no resync is pending.
-    pub(crate) fn map_timestamp(&self, in_ts: u32) -> Option<u32> {
-        (self.started && !self.resync).then(|| in_ts.wrapping_add(self.ts_offset))
-    }
-
     /// Output `(sequence, timestamp)` for an input packet, or `None` if it is stale.
     #[inline]
     pub(crate) fn rewrite(&mut self, now: Instant, in_seq: u16, in_ts: u32) -> Option<(u16, u32)> {

@@ -47,11 +47,6 @@ impl<T> Slab<T> {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
-
-    /// One past the highest index ever used: live indices are below it.
-    pub(crate) fn bound(&self) -> usize {
-        self.slots.len()
-    }
 }
 
 impl<T> std::ops::Index<usize> for Slab<T> {
