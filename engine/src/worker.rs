@@ -238,7 +238,7 @@ pub struct WorkerStats {
     routers: AtomicUsize,
 }
 
-const STAT_FIELDS: usize = 15 + DropReason::ALL.len();
+const STAT_FIELDS: usize = 14 + DropReason::ALL.len();
 
 /// A snapshot of a worker's published stats.
 #[derive(Clone, Copy, Debug, Default)]
@@ -268,7 +268,6 @@ impl WorkerStats {
             io.tx_no_buffer,
             io.rx_no_buffer,
             io.rx_truncated,
-            c.key_frame_requests,
         ];
         for (slot, v) in self.counters.iter().zip(fixed.iter().chain(c.drops.iter())) {
             slot.store(*v, Ordering::Relaxed);
@@ -292,10 +291,9 @@ impl WorkerStats {
             rtcp_in: v[5],
             handoffs_out: v[6],
             handoffs_in: v[7],
-            key_frame_requests: v[14],
             ..Default::default()
         };
-        rtc.drops.copy_from_slice(&v[15..]);
+        rtc.drops.copy_from_slice(&v[14..]);
         let io = crate::io::IoStats {
             rx_packets: v[8],
             tx_packets: v[9],
@@ -1047,25 +1045,17 @@ impl Worker {
             Request::Consume {
                 transport_id,
                 options,
-            } => {
-                let reply = core.consume(transport_id, options)?;
-                // A new video consumer's decoder needs a key frame to start from.
-                core.request_key_frame(Instant::now(), reply.id, self.backend.tx())?;
-                Response::Consume(reply)
-            }
+            } => Response::Consume(core.consume(transport_id, options)?),
             Request::CloseConsumer { id } => {
                 core.close_consumer(id)?;
                 Response::Done
             }
             Request::PauseConsumer { id, paused } => {
                 core.set_consumer_paused(id, paused)?;
-                if !paused {
-                    core.request_key_frame(Instant::now(), id, self.backend.tx())?;
-                }
                 Response::Done
             }
             Request::RequestKeyFrame { id } => {
-                core.request_key_frame(Instant::now(), id, self.backend.tx())?;
+                core.check_consumer(id)?;
                 Response::Done
             }
             Request::DumpConsumer { id } => Response::Json(core.dump_consumer(id)?),

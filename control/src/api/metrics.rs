@@ -25,7 +25,6 @@ pub(super) struct Metrics {
     bytes_out: Family<Labels, Counter>,
     rtp_forwarded: Family<Labels, Counter>,
     rtcp_in: Family<Labels, Counter>,
-    key_frame_requests: Family<Labels, Counter>,
     drops: Family<Labels, Counter>,
     handoffs_out: Family<Labels, Counter>,
     handoffs_in: Family<Labels, Counter>,
@@ -51,10 +50,6 @@ impl Metrics {
         let bytes_out = counter("worker_bytes_out", "Bytes queued for sending");
         let rtp_forwarded = counter("worker_rtp_forwarded", "RTP packets forwarded to consumers");
         let rtcp_in = counter("worker_rtcp_in", "RTCP packets received");
-        let key_frame_requests = counter(
-            "worker_key_frame_requests",
-            "Key-frame requests (PLI) sent to producers",
-        );
         let drops = counter("worker_drops", "Datagrams dropped, by reason");
         let handoffs_out = counter(
             "worker_handoffs_out",
@@ -84,7 +79,6 @@ impl Metrics {
             bytes_out,
             rtp_forwarded,
             rtcp_in,
-            key_frame_requests,
             drops,
             handoffs_out,
             handoffs_in,
@@ -115,7 +109,6 @@ pub(super) async fn scrape(State(s): State<Shared>) -> Result<impl IntoResponse,
         set(&m.bytes_out, &l, st.rtc.bytes_out);
         set(&m.rtp_forwarded, &l, st.rtc.rtp_forwarded);
         set(&m.rtcp_in, &l, st.rtc.rtcp_in);
-        set(&m.key_frame_requests, &l, st.rtc.key_frame_requests);
         set(&m.handoffs_out, &l, st.rtc.handoffs_out);
         set(&m.handoffs_in, &l, st.rtc.handoffs_in);
         set(&m.io_tx_errors, &l, st.io.tx_errors);

@@ -30,8 +30,6 @@ use crate::wire::rtp::{self, RtpPacket};
 
 #[path = "core_plain_srtp.rs"]
 mod plain_srtp;
-#[path = "core_rtcp.rs"]
-mod rtcp_feedback;
 #[path = "core_webrtc.rs"]
 mod webrtc;
 pub use webrtc::SharedOutcome;
@@ -551,7 +549,6 @@ impl WorkerCore {
             streams,
             consumers: Vec::new(),
             app_data: o.app_data,
-            last_key_frame_request: None,
         });
         let transport = &mut self.transports[t];
         transport.producers.push(idx);
@@ -991,16 +988,13 @@ impl WorkerCore {
         }
     }
 
-    fn on_rtcp<T: Transmit>(&mut self, now: Instant, t: usize, data: &[u8], tx: &mut T) {
+    fn on_rtcp<T: Transmit>(&mut self, _now: Instant, t: usize, data: &[u8], _tx: &mut T) {
         if rtcp::validate_compound(data).is_err() {
             self.counters.drop(DropReason::Malformed);
             return;
         }
         self.counters.rtcp_in += 1;
         self.transports[t].counters.rtcp_packets_received += 1;
-        if !self.transports[t].consumers.is_empty() {
-            self.on_feedback(now, t, data, tx);
-        }
     }
 }
 

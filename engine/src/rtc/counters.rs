@@ -103,8 +103,6 @@ pub struct WorkerCounters {
     pub rtp_forwarded: u64,
     /// RTCP packets received.
     pub rtcp_in: u64,
-    /// Key-frame requests (PLI) sent to producers.
-    pub key_frame_requests: u64,
     /// Drops, indexed as [`DropReason::ALL`].
     pub drops: [u64; DropReason::ALL.len()],
     /// Datagrams this worker handed to another worker that owns their flow.

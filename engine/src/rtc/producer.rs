@@ -22,8 +22,6 @@ pub(crate) struct Producer {
     /// Consumer slab indices.
     pub(crate) consumers: Vec<usize>,
     pub(crate) app_data: serde_json::Value,
-    /// When a key frame was last requested from the endpoint (rate limit).
-    pub(crate) last_key_frame_request: Option<std::time::Instant>,
 }
 
 impl Producer {
