@@ -200,9 +200,41 @@ impl Backend {
         }
     }
 
+    /// Steers one flow of a reuseport group to this backend: binds a socket on `group`'s local
+    /// address with `SO_REUSEPORT` and connects it to `remote`
+    /// ([`socket::bind_connected_flow`]), so that the kernel delivers that flow's datagrams to
+    /// it instead of to whichever member of the group the flow hashes to.
+    ///
+    /// Datagrams received on the flow socket reach the handler **as `group`'s** (`sock ==
+    /// group`): they did arrive on the group's address, and the few datagrams of other flows
+    /// that the socket can catch while it is bound but not yet connected must be routed by
+    /// source address like any datagram of the group. Sends may be queued on either id: from the
+    /// returned one, a datagram to `remote` goes out without a destination name (the connected
+    /// route); any other destination is sent as given.
+    ///
+    /// Costs one file descriptor (mind `ulimit -n`) and, for `uring`, one multishot receive over
+    /// the ring's shared buffer pool (no buffers of its own); for `mmsg`, one epoll entry and
+    /// one `recvmmsg` per wake-up on which the flow has data. Undo with [`Self::remove_socket`]
+    /// on the returned id, which never touches `group`; datagrams still queued in the flow
+    /// socket when it closes are lost. `group` must be a live socket of this backend bound with
+    /// `SO_REUSEPORT`; a flow of a flow delivers as the original group.
+    pub fn add_connected_flow(&mut self, group: SockId, remote: SocketAddr) -> io::Result<SockId> {
+        let local = self.local_addr(group).ok_or_else(unknown_group)?;
+        let socket = socket::bind_connected_flow(local, remote)?;
+        match self {
+            Self::Uring(b) => b.add_flow_socket(socket, group),
+            Self::Mmsg(b) => b.add_flow_socket(socket, group),
+        }
+    }
+
     /// Stops receiving on `sock` and closes it once the kernel no longer uses it. No datagram
     /// received on it is delivered after this call; datagrams still queued for it are dropped.
     /// Unknown or already removed ids are ignored.
+    ///
+    /// A connected flow socket ([`Self::add_connected_flow`]) is the exception on the receive
+    /// side: what it received up to its close is still delivered (as its group's, which lives
+    /// on), including what its kernel queue holds when it closes, read during the next `poll`.
+    /// Only a datagram that arrives between that last read and the `close` is lost.
     pub fn remove_socket(&mut self, sock: SockId) {
         match self {
             Self::Uring(b) => b.remove_socket(sock),
@@ -300,6 +332,49 @@ fn drain_eventfd(fd: &OwnedFd) {
             std::mem::size_of::<u64>(),
         )
     };
+}
+
+fn unknown_group() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "no such socket to steer a flow of")
+}
+
+/// The peer of a connected flow socket, as `sockaddr` bytes (what a send slot holds when it is
+/// addressed to that peer).
+#[derive(Clone, Copy)]
+pub(crate) struct Peer {
+    name: [u8; sockaddr::SOCKADDR_IN6_LEN],
+    len: u8,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", sockaddr::decode(self.bytes()))
+    }
+}
+
+impl Peer {
+    /// The connected peer of `socket`, as the kernel stored it.
+    fn of(socket: &UdpSocket) -> io::Result<Self> {
+        // SAFETY: all-zero is a valid sockaddr_storage.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let len = sockaddr::encode(socket.peer_addr()?, &mut storage) as usize;
+        let mut name = [0; sockaddr::SOCKADDR_IN6_LEN];
+        name[..len].copy_from_slice(&sockaddr::storage_bytes(&storage)[..len]);
+        Ok(Self {
+            name,
+            len: len as u8,
+        })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.name[..usize::from(self.len)]
+    }
+
+    /// Whether `name` (a send slot's destination) is this peer.
+    #[inline]
+    fn is(&self, name: &[u8]) -> bool {
+        name == self.bytes()
+    }
 }
 
 /// Minimum time between two logged I/O errors, as quinn-udp's `IO_ERROR_LOG_INTERVAL`.

@@ -39,6 +39,11 @@ both_backends!(
     fan_out,
     small_pool,
     dual_stack,
+    steer_v4,
+    steer_v6,
+    steer_dual_stack_v4_peers,
+    steer_dual_stack_v6_peers,
+    steer_send_from_flow,
 );
 
 fn localhost() -> SocketAddr {
@@ -412,6 +417,172 @@ fn dual_stack(kind: IoKind) {
     got.sort();
     assert_eq!(got, [b"from v4".to_vec(), b"from v6".to_vec()]);
     assert_eq!(b.stats().tx_errors, 0);
+}
+
+/// Sends datagram `tag` from every client to `to`, then polls `a` and `b` until `want` of them
+/// arrived; returns how many each backend received (and panics if more than `want` arrive).
+fn spread(
+    (a, ha): (&mut Backend, &mut Echo),
+    (b, hb): (&mut Backend, &mut Echo),
+    clients: &[UdpSocket],
+    to: SocketAddr,
+    tag: u8,
+) -> (usize, usize) {
+    let (a0, b0) = (ha.from.len(), hb.from.len());
+    for (i, c) in clients.iter().enumerate() {
+        c.send_to(&[tag, i as u8], to).unwrap();
+    }
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    let mut echoed = 0;
+    while echoed < clients.len() {
+        a.poll(Some(TICK), ha).unwrap();
+        b.poll(Some(TICK), hb).unwrap();
+        for (i, c) in clients.iter().enumerate() {
+            while let Ok((n, from)) = c.recv_from(&mut buf) {
+                assert_eq!(&buf[..n], &[tag, i as u8], "client {i} got another's echo");
+                assert_eq!(from.port(), to.port());
+                echoed += 1;
+            }
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{echoed} of {} echoed; a {:?} b {:?}",
+            clients.len(),
+            a.stats(),
+            b.stats()
+        );
+    }
+    (ha.from.len() - a0, hb.from.len() - b0)
+}
+
+/// Two backends in one reuseport group on `bind`, 64 clients on `client_ip` sending to
+/// `dest_ip`: the kernel spreads them over both; once backend `a` has a connected flow socket
+/// for each, every datagram lands on `a`, delivered as its group socket's, from the client's
+/// address as the group would have seen it; once the flows are removed, both get some again
+/// and the group sockets still work.
+fn steer(kind: IoKind, bind: &str, client_ip: &str, dest_ip: &str) {
+    let Ok(first) = bind_udp(SocketAddr::new(bind.parse().unwrap(), 0), true) else {
+        return; // no IPv6 here
+    };
+    let group = first.local_addr().unwrap();
+    let second = bind_udp(group, true).unwrap();
+    let (mut a, mut b) = (
+        backend(kind, BackendConfig::default()),
+        backend(kind, BackendConfig::default()),
+    );
+    let ga = a.add_socket(first).unwrap();
+    let gb = b.add_socket(second).unwrap();
+    let clients: Vec<UdpSocket> = (0..64)
+        .map(|_| bind_udp(SocketAddr::new(client_ip.parse().unwrap(), 0), false).unwrap())
+        .collect();
+    let to = SocketAddr::new(dest_ip.parse().unwrap(), group.port());
+    let (mut ha, mut hb) = (Echo::default(), Echo::default());
+
+    let (on_a, on_b) = spread((&mut a, &mut ha), (&mut b, &mut hb), &clients, to, 1);
+    assert!(
+        on_a > 0 && on_b > 0,
+        "64 flows all hashed to one socket: {on_a}/{on_b}"
+    );
+    // The source each flow has as the group sees it (IPv4-mapped on a dual-stack socket).
+    let mut seen: Vec<SocketAddr> = ha.from.iter().chain(&hb.from).copied().collect();
+    seen.sort();
+
+    let flows: Vec<SockId> = clients
+        .iter()
+        .map(|c| a.add_connected_flow(ga, c.local_addr().unwrap()).unwrap())
+        .collect();
+    assert!(
+        flows
+            .iter()
+            .all(|&f| f != ga && a.local_addr(f).map(|l| l.port()) == Some(group.port()))
+    );
+    ha.from.clear();
+    ha.socks.clear();
+    let (on_a, on_b) = spread((&mut a, &mut ha), (&mut b, &mut hb), &clients, to, 2);
+    assert_eq!((on_a, on_b), (64, 0), "steered flows must all land on a");
+    assert!(
+        ha.socks.iter().all(|&s| s == ga),
+        "flow datagrams delivered as the group's"
+    );
+    let mut steered = ha.from.clone();
+    steered.sort();
+    assert_eq!(
+        steered, seen,
+        "a flow socket reports the source the group reports"
+    );
+
+    for f in flows {
+        a.remove_socket(f);
+    }
+    assert_eq!(
+        a.local_addr(ga),
+        Some(group),
+        "removing flows keeps the group socket"
+    );
+    // Sent before the next poll: still queued on (or arriving at) the removed flow sockets,
+    // and delivered from there; `spread` checks every one is echoed.
+    let (on_a, _) = spread((&mut a, &mut ha), (&mut b, &mut hb), &clients, to, 3);
+    assert!(on_a > 0);
+    let (on_a, on_b) = spread((&mut a, &mut ha), (&mut b, &mut hb), &clients, to, 4);
+    assert!(on_a > 0 && on_b > 0, "unsteered again: {on_a}/{on_b}");
+    assert_eq!(a.stats().tx_errors + b.stats().tx_errors, 0);
+    let _ = gb;
+}
+
+fn steer_v4(kind: IoKind) {
+    steer(kind, "127.0.0.1", "127.0.0.1", "127.0.0.1");
+}
+
+fn steer_v6(kind: IoKind) {
+    steer(kind, "::1", "::1", "::1");
+}
+
+/// A `[::]` group with IPv4 peers: the flow is connected to the IPv4-mapped address.
+fn steer_dual_stack_v4_peers(kind: IoKind) {
+    steer(kind, "::", "127.0.0.1", "127.0.0.1");
+}
+
+fn steer_dual_stack_v6_peers(kind: IoKind) {
+    steer(kind, "::", "::1", "::1");
+}
+
+/// Sends queued on a flow's id leave from the group's address: to the flow's peer (through
+/// the connected route, no name given) and to any other destination (name kept).
+fn steer_send_from_flow(kind: IoKind) {
+    let mut b = backend(kind, BackendConfig::default());
+    let g = b.add_socket(bind_udp(localhost(), true).unwrap()).unwrap();
+    let group = b.local_addr(g).unwrap();
+    let (peer, other) = (client(), client());
+    let flow = b.add_connected_flow(g, peer.local_addr().unwrap()).unwrap();
+    assert!(b.tx().send(flow, peer.local_addr().unwrap(), b"to peer"));
+    assert!(b.tx().send(flow, other.local_addr().unwrap(), b"to other"));
+    let mut h = Echo::default();
+    let got = Cell::new((false, false));
+    run_until(
+        &mut b,
+        &mut h,
+        &[&peer, &other],
+        |i, from, d| {
+            assert_eq!(from, group);
+            let (p, o) = got.get();
+            match (i, d) {
+                (0, b"to peer") => got.set((true, o)),
+                (1, b"to other") => got.set((p, true)),
+                _ => panic!("client {i} got {d:?}"),
+            }
+        },
+        |_| got.get() == (true, true),
+    );
+    assert_eq!(b.stats().tx_errors, 0);
+    // An unknown group is refused, and nothing is left behind.
+    b.remove_socket(flow);
+    assert_eq!(
+        b.add_connected_flow(flow, peer.local_addr().unwrap())
+            .unwrap_err()
+            .kind(),
+        std::io::ErrorKind::NotFound
+    );
 }
 
 #[test]

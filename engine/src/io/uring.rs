@@ -79,6 +79,10 @@ struct Sock {
     dead: bool,
     /// `SendMsg` entries in flight from this socket.
     sends: u32,
+    /// The id its datagrams are delivered under: its own, or its group's for a connected flow.
+    deliver_as: u32,
+    /// A connected flow's peer, as the kernel takes it (sends to it go without a name).
+    peer: Option<super::Peer>,
 }
 
 /// Anonymous, page-aligned memory that the kernel may read or write: unmapped on drop.
@@ -219,6 +223,8 @@ pub struct Uring {
     cancels: Vec<u32>,
     /// `SendMsg` entries in flight.
     sends_in_flight: usize,
+    /// Where a removed flow socket's last datagrams are read before it closes.
+    scratch: Box<FlowScratch>,
     stats: IoStats,
     errors: ErrorLog,
     /// Which entry of [`SETUPS`] the kernel accepted.
@@ -332,6 +338,11 @@ impl Uring {
             rearm: Vec::new(),
             cancels: Vec::new(),
             sends_in_flight: 0,
+            scratch: Box::new(FlowScratch {
+                // SAFETY: all-zero is a valid sockaddr_storage.
+                name: unsafe { std::mem::zeroed() },
+                buf: [0; MAX_DATAGRAM],
+            }),
             stats: IoStats::default(),
             errors: ErrorLog::default(),
             setup,
@@ -388,6 +399,24 @@ impl Uring {
     }
 
     pub(crate) fn add_socket(&mut self, socket: UdpSocket) -> io::Result<SockId> {
+        self.add(socket, None)
+    }
+
+    /// Registers the connected socket of a flow of `group` (see [`super::Backend::add_connected_flow`]).
+    pub(crate) fn add_flow_socket(
+        &mut self,
+        socket: UdpSocket,
+        group: SockId,
+    ) -> io::Result<SockId> {
+        let group = self
+            .live(group.0)
+            .map(|s| s.deliver_as)
+            .ok_or_else(super::unknown_group)?;
+        let peer = super::Peer::of(&socket)?;
+        self.add(socket, Some((group, peer)))
+    }
+
+    fn add(&mut self, socket: UdpSocket, flow: Option<(u32, super::Peer)>) -> io::Result<SockId> {
         let local = socket.local_addr()?;
         // io_uring issues socket operations non-blocking itself (MSG_DONTWAIT, then an internal
         // poll), so the fd's own mode never blocks the worker. On 6.18 an O_NONBLOCK socket works
@@ -404,20 +433,26 @@ impl Uring {
             closing: false,
             dead: false,
             sends: 0,
+            deliver_as: flow.as_ref().map_or(id, |f| f.0),
+            peer: flow.map(|f| f.1),
         };
         if sock_index(id) == self.socks.len() {
             self.socks.push(sock);
         } else {
             self.socks[sock_index(id)] = sock;
         }
-        self.arm_recv(id)?;
+        if let Err(e) = self.arm_recv(id) {
+            // Nothing in flight names it: close it and free the id at once.
+            let s = &mut self.socks[sock_index(id)];
+            s.closing = true;
+            close_if_idle(s, &mut self.ids);
+            return Err(e);
+        }
         Ok(SockId(id))
     }
 
     fn live(&self, id: u32) -> Option<&Sock> {
-        self.socks
-            .get(sock_index(id))
-            .filter(|s| s.id == id && s.socket.is_some() && !s.closing)
+        live_in(&self.socks, id)
     }
 
     pub(crate) fn remove_socket(&mut self, sock: SockId) {
@@ -481,7 +516,8 @@ impl Uring {
             let idx = self.tx.queued()[i];
             i += 1;
             let sock = self.tx.sock(idx);
-            let Some(s) = self.live(sock.0) else {
+            // Borrows `socks` only, so `tx` can be rewritten below.
+            let Some(s) = live_in(&self.socks, sock.0) else {
                 // Unknown or removed socket: drop the datagram.
                 self.stats.tx_errors += 1;
                 self.tx.release(idx);
@@ -490,6 +526,9 @@ impl Uring {
             let (fd, v6) = (s.fd, s.local.is_ipv6());
             if v6 {
                 self.tx.map_v4_destination(idx);
+            }
+            if let Some(peer) = &s.peer {
+                self.tx.omit_destination_if(idx, peer);
             }
             let e = opcode::SendMsg::new(Fd(fd), self.tx.msghdr(idx))
                 .build()
@@ -596,6 +635,7 @@ impl Uring {
             wake_armed,
             rearm,
             cancels: _,
+            scratch,
             sends_in_flight,
             stats,
             errors,
@@ -615,11 +655,13 @@ impl Uring {
                     UD_RECV => {
                         let s = &mut socks[sock_index(id)];
                         if let Some(bid) = cqueue::buffer_select(cqe.flags()) {
-                            if res >= 0 && !s.closing {
+                            // A removed flow socket's datagrams still belong to its live group.
+                            if res >= 0 && (!s.closing || s.peer.is_some()) {
                                 // SAFETY: the kernel handed `bid` to us in this completion; it
                                 // is recycled below, after the handler's borrow has ended.
                                 let buf = unsafe { bufs.buf_mut(bid) };
-                                deliver(SockId(id), buf, recv_msg, tx, stats, errors, handler);
+                                let sock = SockId(s.deliver_as);
+                                deliver(sock, buf, recv_msg, tx, stats, errors, handler);
                             }
                             bufs.recycle(bid);
                         }
@@ -643,6 +685,7 @@ impl Uring {
                             if !s.closing && !s.dead {
                                 rearm.push(id);
                             }
+                            drain_retired_flow(s, scratch, tx, stats, handler);
                             close_if_idle(s, ids);
                         }
                     }
@@ -657,6 +700,7 @@ impl Uring {
                         // The table entry is not reused while this send was in flight.
                         if let Some(s) = socks.get_mut(sock_index(sock.0)) {
                             s.sends -= 1;
+                            drain_retired_flow(s, scratch, tx, stats, handler);
                             close_if_idle(s, ids);
                         }
                     }
@@ -678,6 +722,13 @@ impl Uring {
             bufs.publish();
         }
     }
+}
+
+/// The registered, not removed socket with this full id.
+fn live_in(socks: &[Sock], id: u32) -> Option<&Sock> {
+    socks
+        .get(sock_index(id))
+        .filter(|s| s.id == id && s.socket.is_some() && !s.closing)
 }
 
 /// The kernel wants its CQ drained before it takes more submissions.
@@ -718,6 +769,62 @@ fn deliver<H: Handler>(
             &mut buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len],
             tx,
         );
+    }
+}
+
+/// Receive space for [`drain_retired_flow`].
+struct FlowScratch {
+    name: libc::sockaddr_storage,
+    buf: [u8; MAX_DATAGRAM],
+}
+
+/// Most datagrams read from a removed flow socket before it closes (a flood must not keep the
+/// worker here).
+const RETIRE_DRAIN_MAX: usize = 256;
+
+/// A removed flow socket that is about to close (its receive has ended, nothing is in flight)
+/// may still hold datagrams the kernel queued after the multishot receive stopped: with
+/// `DEFER_TASKRUN` that is everything since the last enter. They belong to the flow's live
+/// group, so they are read here with plain non-blocking `recvmsg` calls and delivered as the
+/// group's, instead of being lost with the socket.
+fn drain_retired_flow<H: Handler>(
+    s: &mut Sock,
+    scratch: &mut FlowScratch,
+    tx: &mut TxQueue,
+    stats: &mut IoStats,
+    handler: &mut H,
+) {
+    if !(s.closing && s.peer.is_some() && !s.recv_armed && s.sends == 0 && s.socket.is_some()) {
+        return;
+    }
+    for _ in 0..RETIRE_DRAIN_MAX {
+        let mut iov = libc::iovec {
+            iov_base: scratch.buf.as_mut_ptr().cast(),
+            iov_len: MAX_DATAGRAM,
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&raw mut scratch.name).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        stats.syscalls += 1;
+        // SAFETY: `msg` points at `scratch`'s name and buffer and at `iov`, all alive for this
+        // synchronous call; the fd is open (`socket` is `Some`) and no request uses it any more.
+        let n = unsafe { libc::recvmsg(s.fd, &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return; // EAGAIN: empty (or an error: the socket closes anyway).
+        }
+        if msg.msg_flags & libc::MSG_TRUNC != 0 {
+            stats.rx_truncated += 1;
+            continue;
+        }
+        let len = (n as usize).min(MAX_DATAGRAM);
+        let Some(from) = sockaddr::decode(sockaddr::storage_bytes(&scratch.name)) else {
+            continue;
+        };
+        stats.rx_packets += 1;
+        handler.on_datagram(SockId(s.deliver_as), from, &mut scratch.buf[..len], tx);
     }
 }
 
