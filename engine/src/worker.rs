@@ -131,6 +131,11 @@ pub enum Request {
         addr: SocketAddr,
         owner: Option<usize>,
     },
+    /// Steer the flow from `remote` on the shared port to this worker, its owner: see
+    /// [`Worker::steer_flow`]. Sent to the owner once ICE has bound `remote` to a transport.
+    SteerFlow { remote: SocketAddr },
+    /// Undo [`Request::SteerFlow`] when the flow ends or moves; unknown flows are ignored.
+    UnsteerFlow { remote: SocketAddr },
     /// Test hook: own the flow from `addr` on the shared port and echo its datagrams.
     #[doc(hidden)]
     OwnEchoFlow { addr: SocketAddr },
@@ -570,6 +575,7 @@ fn run(
             commands_pending: true,
         },
         events,
+        steered: HashMap::new(),
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| worker.run_loop()));
     inbox.alive.store(false, Ordering::SeqCst);
@@ -590,6 +596,8 @@ struct Worker {
     backend: Backend,
     state: State,
     events: EventSink,
+    /// Connected flow sockets on the shared port, by remote ([`Worker::steer_flow`]).
+    steered: HashMap<SocketAddr, SockId>,
 }
 
 /// What the I/O handler needs while the backend is borrowed by `poll`.
@@ -750,6 +758,47 @@ impl Worker {
         Ok((id, local))
     }
 
+    /// Steers the flow from `remote` on the shared media port to this worker: a socket bound
+    /// with `SO_REUSEPORT` on the shared address and connected to `remote`
+    /// ([`Backend::add_connected_flow`]), which the kernel prefers over the group, so the
+    /// flow's datagrams arrive here instead of wherever the group's hash puts them, and stop
+    /// costing a hand-off. They reach the handler as the shared socket's (same `SockId`), so
+    /// the routing of `on_shared` by source address applies unchanged. Call it on the owning
+    /// worker once ICE has bound `remote` to a transport; undo it with [`Self::unsteer_flow`]
+    /// when the transport closes or its tuple moves. Idempotent.
+    ///
+    /// Costs one file descriptor per flow (and one multishot receive, or one epoll entry).
+    /// When it fails (e.g. `EMFILE` at `ulimit -n`) the flow keeps working through hand-offs,
+    /// so the error is only reported (503) and logged.
+    pub(crate) fn steer_flow(&mut self, remote: SocketAddr) -> Result<(), RtcError> {
+        if self.steered.contains_key(&remote) {
+            return Ok(());
+        }
+        match self.backend.add_connected_flow(self.state.shared, remote) {
+            Ok(sock) => {
+                self.steered.insert(remote, sock);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(worker = self.index, %remote, error = %e,
+                    "cannot steer flow; it stays on the hand-off path");
+                Err(RtcError::Capacity(format!("cannot steer flow {remote}: {e}")))
+            }
+        }
+    }
+
+    /// Stops steering the flow from `remote` (closes its connected socket; what it still holds
+    /// is delivered first). Returns whether it was steered.
+    pub(crate) fn unsteer_flow(&mut self, remote: SocketAddr) -> bool {
+        match self.steered.remove(&remote) {
+            Some(sock) => {
+                self.backend.remove_socket(sock);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn execute(&mut self, request: Request) -> Result<Response, RtcError> {
         let core = &mut self.state.core;
         Ok(match request {
@@ -848,6 +897,14 @@ impl Worker {
                     Some(o) => self.state.flow_owner.insert(addr, o),
                     None => self.state.flow_owner.remove(&addr),
                 };
+                Response::Done
+            }
+            Request::SteerFlow { remote } => {
+                self.steer_flow(remote)?;
+                Response::Done
+            }
+            Request::UnsteerFlow { remote } => {
+                self.unsteer_flow(remote);
                 Response::Done
             }
             Request::OwnEchoFlow { addr } => {
