@@ -782,7 +782,9 @@ impl Worker {
             Err(e) => {
                 tracing::warn!(worker = self.index, %remote, error = %e,
                     "cannot steer flow; it stays on the hand-off path");
-                Err(RtcError::Capacity(format!("cannot steer flow {remote}: {e}")))
+                Err(RtcError::Capacity(format!(
+                    "cannot steer flow {remote}: {e}"
+                )))
             }
         }
     }

@@ -59,11 +59,18 @@ fn round(workers: &Workers, clients: &[UdpSocket], tag: u8) {
         let mut got = [false; PER_ROUND];
         for _ in 0..PER_ROUND {
             let Ok((n, from)) = c.recv_from(&mut buf) else {
-                panic!("round {tag} client {i}: echo missing; {:?}", counters(workers));
+                panic!(
+                    "round {tag} client {i}: echo missing; {:?}",
+                    counters(workers)
+                );
             };
             assert_eq!(from, shared);
             assert_eq!(n, 3);
-            assert_eq!((buf[0], buf[2]), (tag, i as u8), "client {i} got another echo");
+            assert_eq!(
+                (buf[0], buf[2]),
+                (tag, i as u8),
+                "client {i} got another echo"
+            );
             let k = usize::from(buf[1]);
             assert!(!got[k], "round {tag} client {i}: echo {k} twice");
             got[k] = true;
