@@ -160,8 +160,8 @@ fn steering_mmsg() {
     steering(IoKind::Mmsg);
 }
 
-/// Steering while datagrams are in flight loses none: each flow sends, is steered without
-/// waiting, sends again; every datagram is answered exactly once.
+/// Steering and unsteering while datagrams are in flight loses none: each flow sends, is
+/// (un)steered without waiting, sends again; every datagram is answered exactly once.
 fn steer_under_traffic(io: IoKind) {
     let workers = common::spawn(2, io);
     let clients: Vec<UdpSocket> = (0..FLOWS).map(|_| common::endpoint()).collect();
@@ -171,37 +171,45 @@ fn steer_under_traffic(io: IoKind) {
     }
     let shared = workers.media_addr();
     let owner = workers.get(0).unwrap();
-    let (tx, rx) = mpsc::channel();
-    for (i, c) in clients.iter().enumerate() {
-        c.send_to(&[0, i as u8], shared).unwrap();
-        let tx = tx.clone();
-        owner
-            .send(
-                Request::SteerFlow { remote: remotes[i] },
-                Box::new(move |r| {
-                    let _ = tx.send(r.is_ok());
-                }),
-            )
-            .unwrap();
-        c.send_to(&[1, i as u8], shared).unwrap();
-    }
-    let mut buf = [0u8; 16];
-    for (i, c) in clients.iter().enumerate() {
-        let mut got = [false; 2];
-        for _ in 0..2 {
-            let (n, _) = c
-                .recv_from(&mut buf)
-                .unwrap_or_else(|e| panic!("client {i}: {e}; {:?}", counters(&workers)));
-            assert_eq!((n, buf[1]), (2, i as u8));
-            let k = usize::from(buf[0]);
-            assert!(!got[k], "client {i}: echo {k} twice");
-            got[k] = true;
+    for (phase, on) in [(0u8, true), (2, false), (4, true), (6, false)] {
+        let (tx, rx) = mpsc::channel();
+        for (i, c) in clients.iter().enumerate() {
+            c.send_to(&[phase, i as u8], shared).unwrap();
+            let tx = tx.clone();
+            let remote = remotes[i];
+            let req = if on {
+                Request::SteerFlow { remote }
+            } else {
+                Request::UnsteerFlow { remote }
+            };
+            owner
+                .send(
+                    req,
+                    Box::new(move |r| {
+                        let _ = tx.send(r.is_ok());
+                    }),
+                )
+                .unwrap();
+            c.send_to(&[phase + 1, i as u8], shared).unwrap();
+        }
+        let mut buf = [0u8; 16];
+        for (i, c) in clients.iter().enumerate() {
+            let mut got = [false; 2];
+            for _ in 0..2 {
+                let (n, _) = c.recv_from(&mut buf).unwrap_or_else(|e| {
+                    panic!("phase {phase} client {i}: {e}; {:?}", counters(&workers))
+                });
+                assert_eq!((n, buf[1]), (2, i as u8));
+                let k = usize::from(buf[0] - phase);
+                assert!(!got[k], "phase {phase} client {i}: echo {k} twice");
+                got[k] = true;
+            }
+        }
+        for _ in 0..FLOWS {
+            assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap());
         }
     }
-    for _ in 0..FLOWS {
-        assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap());
-    }
-    settled(&workers, 2 * FLOWS as u64);
+    settled(&workers, 8 * FLOWS as u64);
 }
 
 #[test]
@@ -212,4 +220,53 @@ fn steer_under_traffic_uring() {
 #[test]
 fn steer_under_traffic_mmsg() {
     steer_under_traffic(IoKind::Mmsg);
+}
+
+/// Each worker steers at most its share of `MAX_STEERED_FLOWS`; past it steering is refused
+/// (the flow stays on the hand-off path) until a steered flow is released.
+#[test]
+fn steering_is_capped() {
+    use sluice_engine::worker::MAX_STEERED_FLOWS;
+    const WORKERS: usize = 4;
+    let workers = common::spawn(WORKERS, IoKind::Mmsg);
+    let share = MAX_STEERED_FLOWS / WORKERS;
+    // Remotes that never send: a connected socket needs no peer to exist.
+    let remotes: Vec<SocketAddr> = (0..=share)
+        .map(|i| SocketAddr::new([127, 0, 0, 2].into(), 20_000 + i as u16))
+        .collect();
+    steer(&workers, 0, &remotes[..share], true);
+    let (tx, rx) = mpsc::channel();
+    let ask = |req: Request| {
+        let tx = tx.clone();
+        workers
+            .get(0)
+            .unwrap()
+            .send(req, Box::new(move |r| tx.send(r.is_ok()).unwrap()))
+            .unwrap();
+        rx.recv_timeout(Duration::from_secs(10)).unwrap()
+    };
+    let over = SteerOrNot::Steer(remotes[share]);
+    assert!(!ask(over.request()), "one past the share is refused");
+    assert!(
+        ask(SteerOrNot::Steer(remotes[0]).request()),
+        "already steered: fine"
+    );
+    assert!(ask(SteerOrNot::Unsteer(remotes[0]).request()));
+    assert!(ask(over.request()), "room again after a release");
+    // Another worker has its own share.
+    steer(&workers, 1, &remotes[..1], true);
+}
+
+enum SteerOrNot {
+    Steer(SocketAddr),
+    Unsteer(SocketAddr),
+}
+
+impl SteerOrNot {
+    fn request(&self) -> Request {
+        match *self {
+            Self::Steer(remote) => Request::SteerFlow { remote },
+            Self::Unsteer(remote) => Request::UnsteerFlow { remote },
+        }
+    }
 }

@@ -73,8 +73,8 @@ struct Sock {
     local: SocketAddr,
     /// The id its datagrams are delivered under: its own, or its group's for a connected flow.
     deliver_as: u32,
-    /// A connected flow's peer, as the kernel takes it (sends to it go without a name).
-    peer: Option<super::Peer>,
+    /// A connected flow socket ([`super::Backend::add_connected_flow`]).
+    flow: bool,
 }
 
 /// The `mmsg` backend. See the module documentation.
@@ -171,11 +171,10 @@ impl Mmsg {
             .sock(group.0)
             .map(|s| s.deliver_as)
             .ok_or_else(super::unknown_group)?;
-        let peer = super::Peer::of(&socket)?;
-        self.add(socket, Some((group, peer)))
+        self.add(socket, Some(group))
     }
 
-    fn add(&mut self, socket: UdpSocket, flow: Option<(u32, super::Peer)>) -> io::Result<SockId> {
+    fn add(&mut self, socket: UdpSocket, group: Option<u32>) -> io::Result<SockId> {
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
         let id = self.ids.take()?;
@@ -187,8 +186,8 @@ impl Mmsg {
             id,
             socket,
             local,
-            deliver_as: flow.as_ref().map_or(id, |f| f.0),
-            peer: flow.map(|f| f.1),
+            deliver_as: group.unwrap_or(id),
+            flow: group.is_some(),
         });
         if sock_index(id) == self.socks.len() {
             self.socks.push(sock);
@@ -202,9 +201,12 @@ impl Mmsg {
         let Some(s) = self.sock(sock.0) else {
             return;
         };
-        if s.peer.is_some() {
-            // A flow socket's datagrams belong to its live group: it is read one last time at
-            // the end of the next poll, then closed (see `retire_flows`).
+        if s.flow {
+            // A flow socket's datagrams belong to its live group: parked, it is read one last
+            // time at the end of the next poll, then closed (see `retire_flows`).
+            if let Err(err) = super::socket::park_flow(&s.socket) {
+                self.errors.log("parking a flow socket", &err);
+            }
             if !self.retiring.contains(&sock.0) {
                 self.retiring.push(sock.0);
             }
@@ -281,17 +283,14 @@ impl Mmsg {
             }
             let live = self
                 .sock(sock.0)
-                .map(|s| (s.socket.as_raw_fd(), s.local.is_ipv6(), s.peer));
+                .map(|s| (s.socket.as_raw_fd(), s.local.is_ipv6()));
             match live {
                 None => self.stats.tx_errors += (end - i) as u64,
-                Some((fd, v6, peer)) => {
+                Some((fd, v6)) => {
                     for (k, j) in (i..end).enumerate() {
                         let idx = self.tx.queued()[j];
                         if v6 {
                             self.tx.map_v4_destination(idx);
-                        }
-                        if let Some(peer) = &peer {
-                            self.tx.omit_destination_if(idx, peer);
                         }
                         // SAFETY: the slot's msghdr is initialised and lives in the pool.
                         self.send_hdrs[k].msg_hdr = unsafe { *self.tx.msghdr(idx) };

@@ -208,9 +208,9 @@ impl Backend {
     /// Datagrams received on the flow socket reach the handler **as `group`'s** (`sock ==
     /// group`): they did arrive on the group's address, and the few datagrams of other flows
     /// that the socket can catch while it is bound but not yet connected must be routed by
-    /// source address like any datagram of the group. Sends may be queued on either id: from the
-    /// returned one, a datagram to `remote` goes out without a destination name (the connected
-    /// route); any other destination is sent as given.
+    /// source address like any datagram of the group. Sends may be queued on either id; both
+    /// leave from the same address. Sending from the group socket is as cheap (measured, see
+    /// `docs/ARCHITECTURE.md`), so the layer above need not know the flow socket at all.
     ///
     /// Costs one file descriptor (mind `ulimit -n`) and, for `uring`, one multishot receive over
     /// the ring's shared buffer pool (no buffers of its own); for `mmsg`, one epoll entry and
@@ -336,45 +336,6 @@ fn drain_eventfd(fd: &OwnedFd) {
 
 fn unknown_group() -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, "no such socket to steer a flow of")
-}
-
-/// The peer of a connected flow socket, as `sockaddr` bytes (what a send slot holds when it is
-/// addressed to that peer).
-#[derive(Clone, Copy)]
-pub(crate) struct Peer {
-    name: [u8; sockaddr::SOCKADDR_IN6_LEN],
-    len: u8,
-}
-
-impl std::fmt::Debug for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", sockaddr::decode(self.bytes()))
-    }
-}
-
-impl Peer {
-    /// The connected peer of `socket`, as the kernel stored it.
-    fn of(socket: &UdpSocket) -> io::Result<Self> {
-        // SAFETY: all-zero is a valid sockaddr_storage.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let len = sockaddr::encode(socket.peer_addr()?, &mut storage) as usize;
-        let mut name = [0; sockaddr::SOCKADDR_IN6_LEN];
-        name[..len].copy_from_slice(&sockaddr::storage_bytes(&storage)[..len]);
-        Ok(Self {
-            name,
-            len: len as u8,
-        })
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.name[..usize::from(self.len)]
-    }
-
-    /// Whether `name` (a send slot's destination) is this peer.
-    #[inline]
-    fn is(&self, name: &[u8]) -> bool {
-        name == self.bytes()
-    }
 }
 
 /// Minimum time between two logged I/O errors, as quinn-udp's `IO_ERROR_LOG_INTERVAL`.

@@ -60,6 +60,16 @@ pub fn bind_connected_flow(local: SocketAddr, remote: SocketAddr) -> io::Result<
     Ok(socket)
 }
 
+/// Re-connects a flow socket about to be closed to its own local address, a peer that never
+/// sends to it (only a datagram spoofing the group's own address would match). From then on
+/// the kernel delivers the flow's datagrams to the group again, while what the socket already
+/// holds stays in its queue (`connect` does not flush it) to be read before the close. Closing
+/// straight away would drop whatever arrived since the last read, and every datagram that
+/// arrives until the close. Returns the `connect` error, if any (the caller closes anyway).
+pub fn park_flow(socket: &UdpSocket) -> io::Result<()> {
+    socket.connect(socket.local_addr()?)
+}
+
 /// Binds a non-blocking UDP socket on `ip` and the first free port of `lo..=hi`, trying them in
 /// order from a random starting point (so concurrent allocators rarely collide). Fails with
 /// [`io::ErrorKind::AddrInUse`] when every port is taken; other errors are returned at once.

@@ -547,8 +547,8 @@ fn steer_dual_stack_v6_peers(kind: IoKind) {
     steer(kind, "::", "::1", "::1");
 }
 
-/// Sends queued on a flow's id leave from the group's address: to the flow's peer (through
-/// the connected route, no name given) and to any other destination (name kept).
+/// Sends queued on a flow's id leave from the group's address, to the flow's peer and to any
+/// other destination.
 fn steer_send_from_flow(kind: IoKind) {
     let mut b = backend(kind, BackendConfig::default());
     let g = b.add_socket(bind_udp(localhost(), true).unwrap()).unwrap();
@@ -830,4 +830,123 @@ fn auto_falls_back_when_seccomp_refuses_io_uring() {
     .join()
     .unwrap();
     assert_eq!(kinds, (true, IoKind::Mmsg));
+}
+
+/// CPU per echoed packet on one backend, by how the 64 active flows reach it and leave it,
+/// with `idle` other connected flow sockets on the same address (to fake remotes on
+/// 127.0.0.2, which never send). One thread does everything (clients, backend), so its CPU
+/// (`RUSAGE_THREAD`) includes the kernel's loopback receive path of both directions.
+///
+/// - `group`: unsteered: received on the group socket, echoed from it;
+/// - `flow, send group`: steered: received on a connected flow socket, echoed from the group;
+/// - `flow, send flow`: steered, echoed from the flow socket.
+///
+/// `cargo test --release -p sluice-engine io::tests::steer_cpu -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, run by hand in release mode"]
+fn steer_cpu() {
+    use std::collections::HashMap;
+
+    const ROUNDS: usize = 3000;
+    const FLOWS: usize = 64;
+
+    fn thread_cpu() -> Duration {
+        // SAFETY: getrusage fills a caller-owned struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is valid and writable.
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+
+    /// Echoes from the flow socket of the source when it has one.
+    struct Steered {
+        flows: HashMap<SocketAddr, SockId>,
+        received: usize,
+    }
+    impl Handler for Steered {
+        fn on_datagram(
+            &mut self,
+            sock: SockId,
+            from: SocketAddr,
+            data: &mut [u8],
+            tx: &mut TxQueue,
+        ) {
+            self.received += 1;
+            let out = self.flows.get(&from).copied().unwrap_or(sock);
+            assert!(tx.send(out, from, data));
+        }
+        fn on_wake(&mut self, _tx: &mut TxQueue) {}
+    }
+
+    // STEER_CPU="uring|mmsg idle,idle,.. mode,mode" narrows the run.
+    let spec = std::env::var("STEER_CPU").unwrap_or_default();
+    let mut spec = spec.split(' ');
+    let kinds = match spec.next() {
+        Some("uring") => vec![IoKind::Uring],
+        Some("mmsg") => vec![IoKind::Mmsg],
+        _ => vec![IoKind::Uring, IoKind::Mmsg],
+    };
+    let idles: Vec<usize> = spec
+        .next()
+        .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![0, 1000, 5000]);
+    let all = ["group", "flow, send group", "flow, send flow"];
+    let modes: Vec<&str> = match spec.next() {
+        Some(m) => all.iter().copied().filter(|a| a.starts_with(m)).collect(),
+        None => all.to_vec(),
+    };
+    for &kind in &kinds {
+        for &idle in &idles {
+            for &mode in &modes {
+                let mut b = backend(kind, BackendConfig::default());
+                let g = b.add_socket(bind_udp(localhost(), true).unwrap()).unwrap();
+                let server = b.local_addr(g).unwrap();
+                for i in 0..idle {
+                    let fake = SocketAddr::new([127, 0, 0, 2].into(), 10_000 + i as u16);
+                    b.add_connected_flow(g, fake).unwrap();
+                }
+                let clients: Vec<UdpSocket> = (0..FLOWS).map(|_| client()).collect();
+                let mut h = Steered {
+                    flows: HashMap::new(),
+                    received: 0,
+                };
+                if mode != "group" {
+                    for c in &clients {
+                        let a = c.local_addr().unwrap();
+                        let f = b.add_connected_flow(g, a).unwrap();
+                        if mode == "flow, send flow" {
+                            h.flows.insert(a, f);
+                        }
+                    }
+                }
+                let mut buf = [0u8; 2048];
+                let pkt = [0x80u8; 200];
+                let cpu0 = thread_cpu();
+                let mut echoed = 0;
+                for _ in 0..ROUNDS {
+                    for c in &clients {
+                        c.send_to(&pkt, server).unwrap();
+                    }
+                    let want = echoed + FLOWS;
+                    let start = Instant::now();
+                    while echoed < want {
+                        b.poll(Some(Duration::ZERO), &mut h).unwrap();
+                        for c in &clients {
+                            while c.recv_from(&mut buf).is_ok() {
+                                echoed += 1;
+                            }
+                        }
+                        assert!(start.elapsed() < DEADLINE, "stuck: {:?}", b.stats());
+                    }
+                }
+                let cpu = thread_cpu() - cpu0;
+                println!(
+                    "{kind:?} idle flows {idle:5} {mode:17}: {:5.0} ns CPU per echo, {:.2} syscalls per echo",
+                    cpu.as_nanos() as f64 / echoed as f64,
+                    b.stats().syscalls as f64 / echoed as f64,
+                );
+            }
+        }
+    }
 }

@@ -156,23 +156,6 @@ impl TxQueue {
         }
     }
 
-    /// Sends a queued slot without a destination name when it is addressed to `peer`, the
-    /// connected peer of the socket it goes out from: the kernel then uses the socket's cached
-    /// route instead of looking one up for this datagram (`udp_sendmsg`'s `connected` path).
-    /// Call after [`Self::map_v4_destination`], so the address compared is the one the kernel
-    /// would be given.
-    pub(crate) fn omit_destination_if(&mut self, idx: u32, peer: &super::Peer) {
-        let s = self.slot(idx);
-        // SAFETY: the slot is queued, not in flight: nothing but us touches it now. The next
-        // `send_with` on this slot sets `msg_namelen` again.
-        unsafe {
-            let len = (*s).msg.msg_namelen as usize;
-            if peer.is(&sockaddr::storage_bytes(&(*s).addr)[..len]) {
-                (*s).msg.msg_namelen = 0;
-            }
-        }
-    }
-
     /// Returns a slot to the free list once the kernel no longer reads it.
     pub(crate) fn release(&mut self, idx: u32) {
         debug_assert!((idx as usize) < self.cap);

@@ -81,8 +81,8 @@ struct Sock {
     sends: u32,
     /// The id its datagrams are delivered under: its own, or its group's for a connected flow.
     deliver_as: u32,
-    /// A connected flow's peer, as the kernel takes it (sends to it go without a name).
-    peer: Option<super::Peer>,
+    /// A connected flow socket ([`super::Backend::add_connected_flow`]).
+    flow: bool,
 }
 
 /// Anonymous, page-aligned memory that the kernel may read or write: unmapped on drop.
@@ -225,6 +225,8 @@ pub struct Uring {
     sends_in_flight: usize,
     /// Where a removed flow socket's last datagrams are read before it closes.
     scratch: Box<FlowScratch>,
+    /// Removed flow sockets without a receive in flight: read and closed after the next drain.
+    retired_flows: Vec<u32>,
     stats: IoStats,
     errors: ErrorLog,
     /// Which entry of [`SETUPS`] the kernel accepted.
@@ -338,6 +340,7 @@ impl Uring {
             rearm: Vec::new(),
             cancels: Vec::new(),
             sends_in_flight: 0,
+            retired_flows: Vec::new(),
             scratch: Box::new(FlowScratch {
                 // SAFETY: all-zero is a valid sockaddr_storage.
                 name: unsafe { std::mem::zeroed() },
@@ -412,11 +415,10 @@ impl Uring {
             .live(group.0)
             .map(|s| s.deliver_as)
             .ok_or_else(super::unknown_group)?;
-        let peer = super::Peer::of(&socket)?;
-        self.add(socket, Some((group, peer)))
+        self.add(socket, Some(group))
     }
 
-    fn add(&mut self, socket: UdpSocket, flow: Option<(u32, super::Peer)>) -> io::Result<SockId> {
+    fn add(&mut self, socket: UdpSocket, group: Option<u32>) -> io::Result<SockId> {
         let local = socket.local_addr()?;
         // io_uring issues socket operations non-blocking itself (MSG_DONTWAIT, then an internal
         // poll), so the fd's own mode never blocks the worker. On 6.18 an O_NONBLOCK socket works
@@ -433,8 +435,8 @@ impl Uring {
             closing: false,
             dead: false,
             sends: 0,
-            deliver_as: flow.as_ref().map_or(id, |f| f.0),
-            peer: flow.map(|f| f.1),
+            deliver_as: group.unwrap_or(id),
+            flow: group.is_some(),
         };
         if sock_index(id) == self.socks.len() {
             self.socks.push(sock);
@@ -452,7 +454,9 @@ impl Uring {
     }
 
     fn live(&self, id: u32) -> Option<&Sock> {
-        live_in(&self.socks, id)
+        self.socks
+            .get(sock_index(id))
+            .filter(|s| s.id == id && s.socket.is_some() && !s.closing)
     }
 
     pub(crate) fn remove_socket(&mut self, sock: SockId) {
@@ -461,6 +465,17 @@ impl Uring {
         }
         let s = &mut self.socks[sock_index(sock.0)];
         s.closing = true;
+        if s.flow {
+            // Its queue is read once more before it closes (`drain_retired_flow`).
+            if let Some(Err(err)) = s.socket.as_ref().map(super::socket::park_flow) {
+                self.errors.log("io_uring: parking a flow socket", &err);
+            }
+            if !s.recv_armed {
+                // Nothing will complete for it: read and closed by the next poll.
+                self.retired_flows.push(sock.0);
+                return;
+            }
+        }
         if s.recv_armed
             && let Err(err) = self.cancel_recv(sock.0)
         {
@@ -516,8 +531,7 @@ impl Uring {
             let idx = self.tx.queued()[i];
             i += 1;
             let sock = self.tx.sock(idx);
-            // Borrows `socks` only, so `tx` can be rewritten below.
-            let Some(s) = live_in(&self.socks, sock.0) else {
+            let Some(s) = self.live(sock.0) else {
                 // Unknown or removed socket: drop the datagram.
                 self.stats.tx_errors += 1;
                 self.tx.release(idx);
@@ -526,9 +540,6 @@ impl Uring {
             let (fd, v6) = (s.fd, s.local.is_ipv6());
             if v6 {
                 self.tx.map_v4_destination(idx);
-            }
-            if let Some(peer) = &s.peer {
-                self.tx.omit_destination_if(idx, peer);
             }
             let e = opcode::SendMsg::new(Fd(fd), self.tx.msghdr(idx))
                 .build()
@@ -586,6 +597,14 @@ impl Uring {
             Err(e) => return Err(e),
         }
         self.drain(handler);
+        while let Some(id) = self.retired_flows.pop() {
+            let s = &mut self.socks[sock_index(id)];
+            if s.id != id {
+                continue;
+            }
+            drain_retired_flow(s, &mut self.scratch, &mut self.tx, &mut self.stats, handler);
+            close_if_idle(s, &mut self.ids);
+        }
         self.rearm_ended()
     }
 
@@ -635,6 +654,7 @@ impl Uring {
             wake_armed,
             rearm,
             cancels: _,
+            retired_flows: _,
             scratch,
             sends_in_flight,
             stats,
@@ -656,7 +676,7 @@ impl Uring {
                         let s = &mut socks[sock_index(id)];
                         if let Some(bid) = cqueue::buffer_select(cqe.flags()) {
                             // A removed flow socket's datagrams still belong to its live group.
-                            if res >= 0 && (!s.closing || s.peer.is_some()) {
+                            if res >= 0 && (!s.closing || s.flow) {
                                 // SAFETY: the kernel handed `bid` to us in this completion; it
                                 // is recycled below, after the handler's borrow has ended.
                                 let buf = unsafe { bufs.buf_mut(bid) };
@@ -724,13 +744,6 @@ impl Uring {
     }
 }
 
-/// The registered, not removed socket with this full id.
-fn live_in(socks: &[Sock], id: u32) -> Option<&Sock> {
-    socks
-        .get(sock_index(id))
-        .filter(|s| s.id == id && s.socket.is_some() && !s.closing)
-}
-
 /// The kernel wants its CQ drained before it takes more submissions.
 fn is_busy(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN))
@@ -794,7 +807,7 @@ fn drain_retired_flow<H: Handler>(
     stats: &mut IoStats,
     handler: &mut H,
 ) {
-    if !(s.closing && s.peer.is_some() && !s.recv_armed && s.sends == 0 && s.socket.is_some()) {
+    if !(s.closing && s.flow && !s.recv_armed && s.sends == 0 && s.socket.is_some()) {
         return;
     }
     for _ in 0..RETIRE_DRAIN_MAX {
