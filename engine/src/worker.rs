@@ -140,8 +140,11 @@ pub enum Request {
         addr: SocketAddr,
         owner: Option<usize>,
     },
-    /// Steer the flow from `remote` on the shared port to this worker, its owner: see
-    /// [`Worker::steer_flow`]. Sent to the owner once ICE has bound `remote` to a transport.
+    /// Steer the flow from `remote` on the shared port to this worker, its owner, with a
+    /// connected `SO_REUSEPORT` socket the kernel prefers over the group (`Worker::steer_flow`).
+    /// Sent to the owner once ICE has bound `remote` to a transport. Idempotent; refused (503)
+    /// past [`MAX_STEERED_FLOWS`] or at the fd limit, which is never fatal: the flow keeps
+    /// working through hand-offs.
     SteerFlow { remote: SocketAddr },
     /// Undo [`Request::SteerFlow`] when the flow ends or moves; unknown flows are ignored.
     UnsteerFlow { remote: SocketAddr },

@@ -12,6 +12,12 @@
 //! 3. for each ready socket, `recvmmsg` in batches of `mmsg_batch` until a short batch or
 //!    `EAGAIN` (a short batch means the queue was empty a moment ago; level triggering reports
 //!    anything that arrived since), delivering each datagram to the handler.
+//!
+//! A connected flow socket ([`add_connected_flow`](super::Backend::add_connected_flow)) is one
+//! more epoll entry, read with its own `recvmmsg` when ready (so steering many active flows
+//! costs up to one `recvmmsg` per flow per wake-up), its datagrams delivered under the group's
+//! id. Removed, it is parked (re-connected to its own address) and read once more at the end
+//! of the next poll before it is closed.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};

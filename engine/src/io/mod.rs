@@ -17,6 +17,11 @@
 //! [`Backend::remove_socket`] never names a later socket; an entry is reused only once the kernel
 //! has returned every completion for the socket that held it.
 //!
+//! **Flow steering.** [`Backend::add_connected_flow`] gives one remote of a `SO_REUSEPORT` group
+//! a connected socket of its own, which the kernel prefers over the group, so that flow stops
+//! landing on whichever worker its hash picks (`docs/ARCHITECTURE.md`, "Flow steering", has the
+//! measurements and why this and not a reuseport eBPF program).
+//!
 //! `unsafe` is confined to this module tree; each block says why the memory it hands the kernel
 //! outlives the kernel's use of it.
 //!
@@ -206,18 +211,19 @@ impl Backend {
     /// it instead of to whichever member of the group the flow hashes to.
     ///
     /// Datagrams received on the flow socket reach the handler **as `group`'s** (`sock ==
-    /// group`): they did arrive on the group's address, and the few datagrams of other flows
-    /// that the socket can catch while it is bound but not yet connected must be routed by
-    /// source address like any datagram of the group. Sends may be queued on either id; both
+    /// group`): they did arrive on the group's address, and the datagrams of other flows that
+    /// the socket catches while it is bound but not yet connected (it then takes its hash
+    /// share, and they stay queued after `connect`; seen here) must be routed by source
+    /// address like any datagram of the group. Sends may be queued on either id; both
     /// leave from the same address. Sending from the group socket is as cheap (measured, see
     /// `docs/ARCHITECTURE.md`), so the layer above need not know the flow socket at all.
     ///
     /// Costs one file descriptor (mind `ulimit -n`) and, for `uring`, one multishot receive over
     /// the ring's shared buffer pool (no buffers of its own); for `mmsg`, one epoll entry and
     /// one `recvmmsg` per wake-up on which the flow has data. Undo with [`Self::remove_socket`]
-    /// on the returned id, which never touches `group`; datagrams still queued in the flow
-    /// socket when it closes are lost. `group` must be a live socket of this backend bound with
-    /// `SO_REUSEPORT`; a flow of a flow delivers as the original group.
+    /// on the returned id, which never touches `group` and loses none of the flow's datagrams
+    /// (see there). `group` must be a live socket of this backend bound with `SO_REUSEPORT`
+    /// (else `NotFound`, or the bind fails); a flow of a flow delivers as the original group.
     pub fn add_connected_flow(&mut self, group: SockId, remote: SocketAddr) -> io::Result<SockId> {
         let local = self.local_addr(group).ok_or_else(unknown_group)?;
         let socket = socket::bind_connected_flow(local, remote)?;
@@ -232,9 +238,9 @@ impl Backend {
     /// Unknown or already removed ids are ignored.
     ///
     /// A connected flow socket ([`Self::add_connected_flow`]) is the exception on the receive
-    /// side: what it received up to its close is still delivered (as its group's, which lives
-    /// on), including what its kernel queue holds when it closes, read during the next `poll`.
-    /// Only a datagram that arrives between that last read and the `close` is lost.
+    /// side: it is first re-connected to its own address ([`socket::park_flow`]), so its flow
+    /// goes back to the group at once, and what it already holds is still delivered (as its
+    /// group's, which lives on) during the next `poll`, before it is closed.
     pub fn remove_socket(&mut self, sock: SockId) {
         match self {
             Self::Uring(b) => b.remove_socket(sock),

@@ -23,6 +23,12 @@
 //!   counter is read (one syscall per wake, never per datagram) and `on_wake` is called.
 //! - **Removal.** `AsyncCancel` on the socket's receive; the fd is closed, and its [`SockId`]
 //!   reused, only once the receive's final completion and every send from it have come back.
+//! - **Connected flows** ([`add_connected_flow`](super::Backend::add_connected_flow)): one more
+//!   socket with its own multishot receive over the same buffer group (the ring's buffers are
+//!   shared by every socket, so a flow adds no buffers), its completions delivered under the
+//!   group's id. On removal it is parked (re-connected to its own address, so its flow goes
+//!   back to the group), its receive cancelled, and after the final completion whatever its
+//!   queue still holds is read with plain `recvmsg` and delivered before the close.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
