@@ -132,9 +132,7 @@ fn serve(config: Config) -> Result<(), String> {
         } else {
             "no token (loopback only)"
         };
-        tracing::info!(
-            "control API and demo page on http://{local} ({auth})"
-        );
+        tracing::info!("control API and demo page on http://{local} ({auth})");
         axum::serve(listener, api::app(state.clone()))
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;

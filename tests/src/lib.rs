@@ -32,7 +32,9 @@ pub fn sluice_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("the test executable has a path");
-    let deps = exe.parent().expect("test executable in target/<profile>/deps");
+    let deps = exe
+        .parent()
+        .expect("test executable in target/<profile>/deps");
     let bin = deps
         .parent()
         .expect("deps has a parent")
@@ -608,7 +610,8 @@ impl EventStream {
             req.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).expect("send /v1/events request");
+        s.write_all(req.as_bytes())
+            .expect("send /v1/events request");
         s.set_read_timeout(Some(WAIT)).expect("set timeout");
         let mut reader = BufReader::new(s.try_clone().expect("clone stream"));
         let mut status = String::new();

@@ -71,11 +71,17 @@ fn precedence_defaults_file_env_flags() {
 
     // The file over the defaults.
     let s = Server::start_with(manual(&cfg, &[]));
-    assert_eq!(s.addr, local(file_http).parse::<SocketAddr>().expect("addr"));
+    assert_eq!(
+        s.addr,
+        local(file_http).parse::<SocketAddr>().expect("addr")
+    );
     assert_eq!(workers_of(&s), 3);
     assert_eq!(io_of(&s), "mmsg");
     let p = transport_port(&s);
-    assert!((file_rtc.0..=file_rtc.1).contains(&p), "{p} in {file_rtc:?}");
+    assert!(
+        (file_rtc.0..=file_rtc.1).contains(&p),
+        "{p} in {file_rtc:?}"
+    );
     let media_line = s.log.wait_for("media plane ready").expect("media log line");
     assert!(
         media_line.contains(&format!("127.0.0.1:{media}")),
@@ -115,11 +121,17 @@ fn precedence_defaults_file_env_flags() {
     .map(|s| s.to_string())
     .collect();
     let s = Server::start_with(manual(&flags, &env));
-    assert_eq!(s.addr, local(flag_http).parse::<SocketAddr>().expect("addr"));
+    assert_eq!(
+        s.addr,
+        local(flag_http).parse::<SocketAddr>().expect("addr")
+    );
     assert_eq!(workers_of(&s), 1);
     assert_eq!(io_of(&s), "mmsg");
     let p = transport_port(&s);
-    assert!((flag_rtc.0..=flag_rtc.1).contains(&p), "{p} in {flag_rtc:?}");
+    assert!(
+        (flag_rtc.0..=flag_rtc.1).contains(&p),
+        "{p} in {flag_rtc:?}"
+    );
 }
 
 #[test]
@@ -207,18 +219,22 @@ fn logs_where_it_listens() {
         .log
         .wait_for("control API and demo page on")
         .expect("listen log line");
+    assert!(line.contains(&format!("http://127.0.0.1:{http}")), "{line}");
     assert!(
-        line.contains(&format!("http://127.0.0.1:{http}")),
-        "{line}"
+        line.contains("no token"),
+        "says the API has no token: {line}"
     );
-    assert!(line.contains("no token"), "says the API has no token: {line}");
     let media = s.log.wait_for("media plane ready").expect("media line");
     assert!(media.contains("workers=2"), "{media}");
     assert!(media.contains("rtc_ports="), "{media}");
     // The demo page is served where the log says.
     let page = s.http().get("/");
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap_or("").contains("text/html"));
+    assert!(
+        page.header("content-type")
+            .unwrap_or("")
+            .contains("text/html")
+    );
 }
 
 fn stops_cleanly_on(signal: i32) {
@@ -228,7 +244,10 @@ fn stops_cleanly_on(signal: i32) {
     let r = s.http().create_router(None);
     assert!(r["id"].is_string());
     let status = s.stop_with(signal).expect("sluice exits after the signal");
-    assert!(status.success(), "exit status {status:?} after signal {signal}");
+    assert!(
+        status.success(),
+        "exit status {status:?} after signal {signal}"
+    );
     assert_eq!(status.code(), Some(0));
     let stopped = s.log.wait_for("stopped");
     assert!(stopped.is_some(), "logs that it stopped:\n{}", s.log.text());
@@ -259,7 +278,11 @@ fn bad_configuration_is_refused_with_a_message() {
             vec![],
             "9000-10",
         ),
-        (vec![], vec![("SLUICE_IO".to_string(), "epoll".to_string())], "epoll"),
+        (
+            vec![],
+            vec![("SLUICE_IO".to_string(), "epoll".to_string())],
+            "epoll",
+        ),
         (vec!["--workers".into(), "0".into()], vec![], "workers"),
         (
             vec!["--config".to_string(), "/nonexistent/sluice.toml".into()],

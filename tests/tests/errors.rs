@@ -35,7 +35,12 @@ fn fixture() -> Fixture {
 #[test]
 fn malformed_json_is_400() {
     let f = fixture();
-    for body in ["{\"mediaCodecs\":", "not json", "{\"mediaCodecs\": [}", "[1,2"] {
+    for body in [
+        "{\"mediaCodecs\":",
+        "not json",
+        "{\"mediaCodecs\": [}",
+        "[1,2",
+    ] {
         f.http
             .post_raw("/v1/routers", body)
             .assert_error(400, "invalid_json", "malformed JSON");
@@ -83,8 +88,11 @@ fn wrong_types_and_missing_fields_are_400_naming_the_field() {
         &json!({"ip": "localhost", "port": 5004}),
     )
     .assert_error(400, "invalid_field", "ip");
-    h.post(&format!("/v1/transports/{tid}/connect"), &json!({"port": 5004}))
-        .assert_error(400, "invalid_field", "ip");
+    h.post(
+        &format!("/v1/transports/{tid}/connect"),
+        &json!({"port": 5004}),
+    )
+    .assert_error(400, "invalid_field", "ip");
     h.post(
         &format!("/v1/transports/{tid}/connect"),
         &json!({"ip": "127.0.0.1", "port": 70000}),
@@ -143,7 +151,8 @@ fn unknown_ids_are_404_naming_the_id() {
         ("POST", format!("/v1/consumers/{NO_SUCH}/request-key-frame")),
     ] {
         // Bodies are read before ids are looked up, so give each POST a valid one.
-        let produce = json!({"kind": "audio", "rtpParameters": opus_parameters(111, 5)}).to_string();
+        let produce =
+            json!({"kind": "audio", "rtpParameters": opus_parameters(111, 5)}).to_string();
         let body = match method {
             "POST" if path.ends_with("/producers") => Some(produce.as_str()),
             "POST" => Some("{}"),
@@ -189,7 +198,10 @@ fn consuming_a_closed_producer_is_404() {
     let t = h.create_plain_transport(&f.router, &json!({}));
     let tid = str_of(&t, "id");
     h.consume_opus(tid, &f.producer, 111).ok();
-    assert_eq!(h.delete(&format!("/v1/producers/{}", f.producer)).status, 204);
+    assert_eq!(
+        h.delete(&format!("/v1/producers/{}", f.producer)).status,
+        204
+    );
     // Closed is gone: the same answer as an id that never existed, naming the field.
     h.consume_opus(tid, &f.producer, 111)
         .assert_error(404, "not_found", "producerId");
@@ -304,7 +316,11 @@ fn token_required_when_configured() {
     // The right token works for everything.
     let router = good.create_router(None);
     assert!(router["id"].is_string());
-    assert!(good.get("/metrics").body.contains("sluice_worker_packets_in"));
+    assert!(
+        good.get("/metrics")
+            .body
+            .contains("sluice_worker_packets_in")
+    );
 }
 
 #[test]
@@ -317,7 +333,12 @@ fn non_loopback_http_without_token_is_refused_at_start() {
         ),
     ] {
         let mut args = args;
-        args.extend(["--media-port".into(), "0".into(), "--workers".into(), "1".into()]);
+        args.extend([
+            "--media-port".into(),
+            "0".into(),
+            "--workers".into(),
+            "1".into(),
+        ]);
         let (mut child, log) = spawn_raw(&args, &env);
         let status = wait_exit(&mut child).expect("sluice exits instead of serving");
         assert!(!status.success(), "refused: {status:?}");

@@ -110,7 +110,7 @@ impl Setup {
                 65_500u16.wrapping_add(i as u16),
                 i.wrapping_mul(TS_STEP).wrapping_add(0xFFFF_0000),
                 PRODUCER_SSRC,
-                i % 10 == 0,
+                i.is_multiple_of(10),
                 &[],
                 &payload(i),
             );
@@ -144,7 +144,7 @@ fn check_stream(s: &Setup, c: usize, got: &[RtpView], indices: std::ops::Range<u
         assert_eq!(p.ssrc, s.consumers[c].ssrc, "consumer {c}'s SSRC");
         assert_eq!(p.pt, s.consumers[c].pt, "consumer {c}'s payload type");
         assert_eq!(p.payload, payload(i), "payload of packet {i} intact");
-        assert_eq!(p.marker, i % 10 == 0, "marker of packet {i}");
+        assert_eq!(p.marker, i.is_multiple_of(10), "marker of packet {i}");
     }
     for w in got.windows(2) {
         assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "consecutive sequence");
@@ -196,20 +196,20 @@ fn forwarding(io: &str) {
         json!({})
     );
     s.send(70..90);
-    for c in 0..3 {
+    for (c, last) in last.iter_mut().enumerate() {
         // Consumer 1's first packet after the pause is 70: nothing of 40..70 reached it.
         let got = s.recv(c, 89);
         check_stream(&s, c, &got, 70..90);
         assert_eq!(
             got[0].seq,
-            last[c].seq.wrapping_add(1),
+            last.seq.wrapping_add(1),
             "consumer {c}: no sequence gap across the consumer's pause"
         );
         assert!(
-            ts_after(last[c].ts, got[0].ts),
+            ts_after(last.ts, got[0].ts),
             "consumer {c}: the timestamp moves forward across the pause"
         );
-        last[c] = got.last().cloned().expect("packets");
+        *last = got.last().cloned().expect("packets");
     }
 
     // Producer paused: nobody gets 90..100; every consumer hears of it on the event stream.
@@ -222,7 +222,10 @@ fn forwarding(io: &str) {
             .wait_for(|e| e.name == "consumer.producerpause" && e.data["consumerId"] == c.id)
             .unwrap_or_else(|| panic!("consumer.producerpause for {}", c.id));
     }
-    let dump = s.http.get(&format!("/v1/consumers/{}", s.consumers[0].id)).ok();
+    let dump = s
+        .http
+        .get(&format!("/v1/consumers/{}", s.consumers[0].id))
+        .ok();
     assert_eq!(dump["producerPaused"], true, "consumer dump: {dump}");
     s.send(90..100);
     s.http
@@ -234,15 +237,15 @@ fn forwarding(io: &str) {
             .unwrap_or_else(|| panic!("consumer.producerresume for {}", c.id));
     }
     s.send(100..110);
-    for c in 0..3 {
+    for (c, last) in last.iter().enumerate() {
         let got = s.recv(c, 109);
         check_stream(&s, c, &got, 100..110);
         assert_eq!(
             got[0].seq,
-            last[c].seq.wrapping_add(1),
+            last.seq.wrapping_add(1),
             "consumer {c}: no sequence gap across the producer's pause"
         );
-        assert!(ts_after(last[c].ts, got[0].ts));
+        assert!(ts_after(last.ts, got[0].ts));
     }
 
     // Stats count what was forwarded.
@@ -253,7 +256,10 @@ fn forwarding(io: &str) {
     assert_eq!(stats[0]["type"], "outbound-rtp", "{stats}");
     assert_eq!(stats[0]["packetCount"], 40 + 30 + 20 + 10, "{stats}");
     assert_eq!(stats[1]["type"], "inbound-rtp", "{stats}");
-    assert_eq!(stats[1]["packetCount"], 110, "the producer counts paused packets too");
+    assert_eq!(
+        stats[1]["packetCount"], 110,
+        "the producer counts paused packets too"
+    );
     assert_eq!(stats[1]["packetsLost"], 0, "{stats}");
     // The sender's timestamps wrap past 2^32 at packet 69; RFC 3550 jitter is computed modulo
     // 2^32 and stays below the span of this whole test (a minute of the 48 kHz clock), where a

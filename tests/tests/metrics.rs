@@ -94,13 +94,20 @@ fn metrics_have_every_family_per_worker_and_count_traffic() {
     for rx in &receivers {
         let t = h.create_plain_transport(r, &json!({}));
         h.connect(str_of(&t, "id"), rx.addr()).ok();
-        h.consume_opus(str_of(&t, "id"), str_of(&p, "id"), 111)
-            .ok();
+        h.consume_opus(str_of(&t, "id"), str_of(&p, "id"), 111).ok();
     }
     let dest = local_addr_of(&pt);
     const N: u64 = 20;
     let packet = |i: u64, ssrc: u32| {
-        rtp_packet(111, i as u16, (i * 960) as u32, ssrc, false, &[], &[0x5a; 100])
+        rtp_packet(
+            111,
+            i as u16,
+            (i * 960) as u32,
+            ssrc,
+            false,
+            &[],
+            &[0x5a; 100],
+        )
     };
     let size = packet(0, 77).len() as u64;
     for i in 0..N {
@@ -157,11 +164,17 @@ fn metrics_have_every_family_per_worker_and_count_traffic() {
     );
     assert_eq!(get(&after, &w("worker_rtp_forwarded", 1)), (2 * N) as f64);
     assert_eq!(get(&after, &w("worker_packets_out", 1)), (2 * N) as f64);
-    assert_eq!(get(&after, &w("worker_bytes_out", 1)), (2 * N * size) as f64);
+    assert_eq!(
+        get(&after, &w("worker_bytes_out", 1)),
+        (2 * N * size) as f64
+    );
     assert_eq!(get(&after, &drop_key(1, "unknown_ssrc")), 3.0);
     assert_eq!(get(&after, &drop_key(1, "malformed")), 2.0);
     // Whichever worker the kernel gave the shared-port datagram to counted it.
-    assert_eq!(total(&after, "worker_packets_in"), (N + 3 + 2 + 1 + 1) as f64);
+    assert_eq!(
+        total(&after, "worker_packets_in"),
+        (N + 3 + 2 + 1 + 1) as f64
+    );
     assert_eq!(get(&after, &w("worker_packets_in", 0)), 1.0 - shared_on_1);
     // Worker 0 carried no transport: nothing forwarded there.
     assert_eq!(get(&after, &w("worker_rtp_forwarded", 0)), 0.0);

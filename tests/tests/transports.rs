@@ -92,7 +92,11 @@ fn comedia_learns_the_remote_from_the_first_packet() {
     sender.send_to(&opus(3, 4242, 3), dest);
     let (b, _) = receiver.recv().expect("the sender's next packet");
     let p = RtpView::parse(&b).expect("RTP");
-    assert_eq!(p.payload, vec![3; 40], "the intruder's packet was not forwarded");
+    assert_eq!(
+        p.payload,
+        vec![3; 40],
+        "the intruder's packet was not forwarded"
+    );
     let after = wait_until(|| {
         let n = drops(&http, "unknown_source");
         (n > before).then_some(n)
@@ -115,7 +119,9 @@ fn comedia_consumer_sends_once_the_receiver_spoke() {
     let receiver = Peer::new();
     let ct = http.create_plain_transport(router, &json!({ "comedia": true }));
     let c = http.consume_opus(str_of(&ct, "id"), producer, 111).ok();
-    let ssrc = c["rtpParameters"]["encodings"][0]["ssrc"].as_u64().expect("ssrc") as u32;
+    let ssrc = c["rtpParameters"]["encodings"][0]["ssrc"]
+        .as_u64()
+        .expect("ssrc") as u32;
 
     // Before the receiver is known, packets for it go nowhere.
     sender.send_to(&opus(10, 777, 10), local_addr_of(&pt));
@@ -126,15 +132,24 @@ fn comedia_consumer_sends_once_the_receiver_spoke() {
     // The receiver speaks first (an RTCP receiver report), which teaches the transport its remote.
     receiver.send_to(&rtcp_rr(ssrc), local_addr_of(&ct));
     let learned = wait_until(|| {
-        let d = http.get(&format!("/v1/transports/{}", str_of(&ct, "id"))).ok();
+        let d = http
+            .get(&format!("/v1/transports/{}", str_of(&ct, "id")))
+            .ok();
         (d["tuple"]["remotePort"] == receiver.addr().port()).then_some(())
     });
-    assert!(learned.is_some(), "the consumer transport learned its remote");
+    assert!(
+        learned.is_some(),
+        "the consumer transport learned its remote"
+    );
     let st = transport_stats(&http, str_of(&ct, "id"));
     assert_eq!(st["rtcpPacketsReceived"], 1, "{st}");
     sender.send_to(&opus(11, 777, 11), local_addr_of(&pt));
     let (b, from) = receiver.recv().expect("media once the remote is known");
-    assert_eq!(from, local_addr_of(&ct), "sent from the transport's own port");
+    assert_eq!(
+        from,
+        local_addr_of(&ct),
+        "sent from the transport's own port"
+    );
     let p = RtpView::parse(&b).expect("RTP");
     assert_eq!(
         p.payload,
@@ -228,5 +243,8 @@ fn rtcp_mux_false_uses_a_separate_rtcp_port() {
         transport_stats(&http, tid)
     );
     let dropped = wait_until(|| (drops(&http, "unknown_source") == 1).then_some(()));
-    assert!(dropped.is_some(), "RTCP from the wrong port is an unknown_source drop");
+    assert!(
+        dropped.is_some(),
+        "RTCP from the wrong port is an unknown_source drop"
+    );
 }

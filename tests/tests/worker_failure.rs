@@ -36,7 +36,11 @@ fn panicked_worker_degrades_health_and_its_routers_answer_503() {
     for (method, path, body) in [
         ("GET", format!("/v1/routers/{a}"), None),
         ("GET", format!("/v1/routers/{a}/stats"), None),
-        ("POST", format!("/v1/routers/{a}/plain-transports"), Some("{}")),
+        (
+            "POST",
+            format!("/v1/routers/{a}/plain-transports"),
+            Some("{}"),
+        ),
         ("GET", format!("/v1/transports/{ta}"), None),
         (
             "POST",

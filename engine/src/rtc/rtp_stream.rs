@@ -151,6 +151,10 @@ mod tests {
                 100,
             );
         }
-        assert_eq!(s.jitter(), 0, "perfect pacing across the wrap has no jitter");
+        assert_eq!(
+            s.jitter(),
+            0,
+            "perfect pacing across the wrap has no jitter"
+        );
     }
 }
