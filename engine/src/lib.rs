@@ -21,6 +21,8 @@
 
 #![warn(unreachable_pub)]
 
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod io;
 pub mod net;
 pub mod rtc;
