@@ -23,7 +23,7 @@ use super::rtp_stream::RtpStreamRecv;
 use super::seq_manager::SeqManager;
 use super::slab::Slab;
 use super::transport::{PlainTransport, Transport, TransportKind, TransportTuple};
-use crate::net::{SockId, Transmit};
+use crate::net::{MAX_DATAGRAM, SockId, Transmit};
 use crate::wire::demux::{PacketKind, classify};
 use crate::wire::rtcp;
 use crate::wire::rtp::{self, RtpPacket};
@@ -780,6 +780,13 @@ impl WorkerCore {
     ) {
         self.counters.packets_in += 1;
         self.counters.bytes_in += data.len() as u64;
+        // Send buffers hold MAX_DATAGRAM bytes, so a longer packet could not be forwarded (the
+        // copy into a consumer's buffer would overrun it). The I/O layer never delivers one;
+        // callers of this sans-IO API might (the fuzzer did).
+        if data.len() > MAX_DATAGRAM {
+            self.counters.drop(DropReason::Malformed);
+            return;
+        }
         let Some(&(t, is_rtcp_sock)) = self.by_sock.get(&sock) else {
             self.counters.drop(DropReason::UnknownSocket);
             return;
