@@ -301,3 +301,119 @@ fn forwarding_uring() {
 fn forwarding_mmsg() {
     forwarding("mmsg");
 }
+
+/// VP8 with header extensions: each consumer gets the extension ids its capabilities asked for
+/// (RFC 8285), the element data intact; an extension it did not ask for is gone; and the
+/// payload type of its VP8 codec.
+#[test]
+fn video_header_extension_ids_are_rewritten_per_consumer() {
+    const MID: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+    const AST: &str = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time";
+    const CVO: &str = "urn:3gpp:video-orientation";
+    let server = Server::start();
+    let h = server.http();
+    let router = h.create_router(None);
+    let router_caps = router["rtpCapabilities"].clone();
+    let router = str_of(&router, "id");
+    let sender = Peer::new();
+    let pt = h.create_plain_transport(router, &json!({}));
+    h.connect(str_of(&pt, "id"), sender.addr()).ok();
+    let producer = h
+        .post(
+            &format!("/v1/transports/{}/producers", str_of(&pt, "id")),
+            &json!({"kind": "video", "rtpParameters": {
+                "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
+                            "parameters": {}, "rtcpFeedback": []}],
+                "headerExtensions": [
+                    {"uri": MID, "id": 2}, {"uri": AST, "id": 3}, {"uri": CVO, "id": 5}
+                ],
+                "encodings": [{"ssrc": 0xBEEF}],
+                "rtcp": {"cname": "v", "reducedSize": true, "mux": true}
+            }}),
+        )
+        .ok();
+    let producer = str_of(&producer, "id");
+    let only_ast_cvo = json!({
+        "codecs": [{"kind": "video", "mimeType": "video/VP8", "preferredPayloadType": 110,
+                    "clockRate": 90000, "parameters": {}, "rtcpFeedback": []}],
+        "headerExtensions": [
+            {"kind": "video", "uri": AST, "preferredId": 9, "preferredEncrypt": false, "direction": "sendrecv"},
+            {"kind": "video", "uri": CVO, "preferredId": 3, "preferredEncrypt": false, "direction": "sendrecv"}
+        ]
+    });
+    let mut receivers = Vec::new();
+    for caps in [router_caps, only_ast_cvo] {
+        let peer = Peer::new();
+        let t = h.create_plain_transport(router, &json!({}));
+        h.connect(str_of(&t, "id"), peer.addr()).ok();
+        let c = h
+            .post(
+                &format!("/v1/transports/{}/consumers", str_of(&t, "id")),
+                &json!({"producerId": producer, "rtpCapabilities": caps}),
+            )
+            .ok();
+        assert_eq!(c["kind"], "video");
+        receivers.push((peer, c["rtpParameters"].clone()));
+    }
+    let pkt = rtp_packet(
+        96,
+        7,
+        90_000,
+        0xBEEF,
+        true,
+        &[(2, b"v0"), (3, &[1, 2, 3]), (5, &[0x01])],
+        b"\x90\x80\x12\x34vp8 frame",
+    );
+    sender.send_to(&pkt, local_addr_of(&pt));
+    for (peer, params) in &receivers {
+        let (b, _) = peer.recv().expect("a VP8 packet");
+        let p = RtpView::parse(&b).expect("RTP");
+        let ssrc = params["encodings"][0]["ssrc"].as_u64().expect("ssrc") as u32;
+        assert_eq!(p.ssrc, ssrc);
+        let vp8 = params["codecs"]
+            .as_array()
+            .expect("codecs")
+            .iter()
+            .find(|c| c["mimeType"] == "video/VP8")
+            .expect("VP8 in the consumer's codecs");
+        assert_eq!(u64::from(p.pt), vp8["payloadType"].as_u64().expect("pt"));
+        assert_eq!(p.payload, b"\x90\x80\x12\x34vp8 frame");
+        assert!(p.marker);
+        let id_of = |uri: &str| {
+            params["headerExtensions"]
+                .as_array()
+                .expect("headerExtensions")
+                .iter()
+                .find(|e| e["uri"] == uri)
+                .map(|e| e["id"].as_u64().expect("id") as u8)
+        };
+        let mut want: Vec<(u8, Vec<u8>)> =
+            [(MID, b"v0".to_vec()), (AST, vec![1, 2, 3]), (CVO, vec![1])]
+                .into_iter()
+                .filter_map(|(uri, d)| id_of(uri).map(|id| (id, d)))
+                .collect();
+        want.sort();
+        let mut got = p.extensions.clone();
+        got.sort();
+        assert_eq!(got, want, "extensions under the consumer's ids: {params}");
+    }
+    // The second consumer asked for abs-send-time on 9 and video orientation on 3, no mid.
+    let (_, second) = &receivers[1];
+    assert_eq!(second["codecs"][0]["payloadType"], 110, "{second}");
+    let ids: Vec<(String, u64)> = second["headerExtensions"]
+        .as_array()
+        .expect("headerExtensions")
+        .iter()
+        .map(|e| {
+            (
+                e["uri"].as_str().expect("uri").to_string(),
+                e["id"].as_u64().expect("id"),
+            )
+        })
+        .collect();
+    assert!(
+        ids.contains(&(AST.to_string(), 9)) && ids.contains(&(CVO.to_string(), 3)),
+        "{ids:?}"
+    );
+    assert!(!ids.iter().any(|(u, _)| u == MID), "{ids:?}");
+}
