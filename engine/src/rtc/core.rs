@@ -398,7 +398,12 @@ impl WorkerCore {
 
     fn close_transport_idx(&mut self, t: usize) -> Vec<SockId> {
         for c in self.transports[t].consumers.clone() {
+            let consumer_id = self.consumers[c].id;
             self.close_consumer_idx(c);
+            // Told, as mediasoup's consumer "transportclose": the control plane forgets the id
+            // on this event (without it every consumer of a closed transport stayed in its
+            // owner table for the life of the process).
+            self.events.push(Event::ConsumerClose { consumer_id });
         }
         for p in self.transports[t].producers.clone() {
             self.close_producer_idx(p);
