@@ -674,6 +674,24 @@ impl EventStream {
         }
     }
 
+    /// Waits (bounded) until every `(name, key, value)` has been seen, in any order, as an event
+    /// `name` whose data has `key` equal to `value`. Returns the ones not seen (empty on success).
+    pub fn wait_all(&self, wanted: &[(&str, &str, &str)]) -> Vec<String> {
+        let mut missing: Vec<(&str, &str, &str)> = wanted.to_vec();
+        let end = Instant::now() + WAIT;
+        while !missing.is_empty() {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(e) => missing.retain(|(n, k, v)| !(e.name == *n && e.data[*k] == *v)),
+                Err(_) => break,
+            }
+        }
+        missing
+            .iter()
+            .map(|(n, k, v)| format!("{n} with {k}={v}"))
+            .collect()
+    }
+
     /// Every event received so far, without waiting.
     pub fn drain(&self) -> Vec<SseEvent> {
         self.rx.try_iter().collect()
