@@ -1,0 +1,215 @@
+// End-to-end check of the mediasoup peer, on loopback only: starts server.js, drives it through
+// the same v1 calls as `sluice-bench`'s plain scenario, sends plain RTP from a UDP socket into a
+// producer and checks that both consumers receive every packet, rewritten to their own SSRC with
+// the payload untouched; then pause/resume, the error shapes, a WebRTC transport, and the PIDs.
+//
+//   node smoke.mjs            (after ./setup.sh)
+//
+// Exits non-zero on the first failed check. Not part of CI (the worker takes minutes to build).
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const PACKETS = 200;
+let passed = 0;
+let failed = 0;
+
+function check(cond, what) {
+  if (cond) {
+    passed++;
+    console.log(`ok   ${what}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${what}`);
+  }
+}
+
+async function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const httpPort = await freePort();
+const child = spawn(process.execPath, [path.join(here, 'server.js'), '--http', `127.0.0.1:${httpPort}`,
+  '--workers', '2', '--rtc-ports', '46000-46999'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const ready = await new Promise((resolve, reject) => {
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    const nl = buf.indexOf('\n');
+    if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)));
+  });
+  child.on('exit', (code) => reject(new Error(`server.js exited with ${code}`)));
+  setTimeout(() => reject(new Error('server.js did not print its ready line in 20 s')), 20_000);
+});
+console.log('ready:', JSON.stringify(ready));
+
+const base = `http://127.0.0.1:${httpPort}`;
+async function api(method, p, body) {
+  const res = await fetch(base + p, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+try {
+  // Processes to account CPU to.
+  const pids = (await api('GET', '/v1/pids')).body;
+  check(pids.node === child.pid, `/v1/pids names the node process (${pids.node})`);
+  check(pids.workers.length === 2 && pids.workers.every((p) => fs.existsSync(`/proc/${p}/stat`)),
+    `/v1/pids names 2 live mediasoup-worker processes (${pids.workers})`);
+  const comm = pids.workers.map((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim());
+  check(comm.every((c) => c.startsWith('mediasoup-work')), `worker processes are mediasoup-worker (${comm})`);
+
+  const health = await api('GET', '/v1/health');
+  check(health.status === 200 && health.body.status === 'ok' && health.body.workers === 2, 'GET /v1/health');
+
+  // Topology as sluice-bench builds it.
+  const opus = { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 };
+  const router = (await api('POST', '/v1/routers', { mediaCodecs: [opus] })).body;
+  const caps = router.rtpCapabilities;
+  const pt = caps.codecs.find((c) => c.mimeType === 'audio/opus').preferredPayloadType;
+  check(typeof router.id === 'string' && Number.isInteger(pt), `router ${router.id}, opus pt ${pt}`);
+  const router2 = (await api('POST', '/v1/routers', { mediaCodecs: [opus] })).body;
+  check(router2.workerId !== router.workerId, `routers round-robin over workers (${router.workerId}, ${router2.workerId})`);
+
+  const pt0 = (await api('POST', `/v1/routers/${router.id}/plain-transports`, { comedia: true, rtcpMux: true })).body;
+  check(pt0.tuple && pt0.tuple.localAddress === '127.0.0.1' && pt0.tuple.protocol === 'udp' &&
+    pt0.tuple.localPort >= 46000 && pt0.tuple.localPort <= 46999, `producer transport tuple ${JSON.stringify(pt0.tuple)}`);
+  const conflict = await api('POST', `/v1/transports/${pt0.id}/connect`, { ip: '127.0.0.1', port: 9 });
+  check(conflict.status === 409 && conflict.body.error.code === 'conflict', 'connecting a comedia transport is 409');
+
+  const PRODUCER_SSRC = 0x11223344;
+  const prod = await api('POST', `/v1/transports/${pt0.id}/producers`, {
+    kind: 'audio',
+    rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: pt, clockRate: 48000, channels: 2 }],
+      encodings: [{ ssrc: PRODUCER_SSRC }], rtcp: { cname: 'smoke' } },
+  });
+  check(prod.status === 200 && prod.body.kind === 'audio' && prod.body.type === 'simple', `producer ${prod.body.id}`);
+  const dup = await api('POST', `/v1/transports/${pt0.id}/producers`, {
+    kind: 'audio',
+    rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: pt, clockRate: 48000, channels: 2 }],
+      encodings: [{ ssrc: PRODUCER_SSRC }] },
+  });
+  check(dup.status >= 400 && dup.body.error && typeof dup.body.error.code === 'string',
+    `a second producer with the same SSRC is refused (${dup.status} ${dup.body.error && dup.body.error.code})`);
+
+  const receivers = [];
+  for (let i = 0; i < 2; i++) {
+    const sock = dgram.createSocket('udp4');
+    await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+    const got = [];
+    sock.on('message', (m) => got.push(m));
+    const t = (await api('POST', `/v1/routers/${router.id}/plain-transports`, { comedia: false, rtcpMux: true })).body;
+    const con = await api('POST', `/v1/transports/${t.id}/connect`, { ip: '127.0.0.1', port: sock.address().port });
+    const c = await api('POST', `/v1/transports/${t.id}/consumers`, { producerId: prod.body.id, rtpCapabilities: caps });
+    check(con.status === 200 && c.status === 200 && c.body.paused === false && c.body.producerPaused === false,
+      `consumer ${i} ${c.body.id} ssrc ${c.body.rtpParameters && c.body.rtpParameters.encodings[0].ssrc}`);
+    receivers.push({ sock, got, consumer: c.body, transportId: t.id });
+  }
+
+  const sender = dgram.createSocket('udp4');
+  await new Promise((r) => sender.bind(0, '127.0.0.1', r));
+  const rtp = (seq) => {
+    const b = Buffer.alloc(12 + 160);
+    b[0] = 0x80; b[1] = pt;
+    b.writeUInt16BE(seq & 0xffff, 2);
+    b.writeUInt32BE((seq * 960) >>> 0, 4);
+    b.writeUInt32BE(PRODUCER_SSRC, 8);
+    b.writeUInt32BE(seq, 12); // payload marker the receivers check
+    b.fill(0xab, 16);
+    return b;
+  };
+  async function sendBurst(from, n) {
+    for (let s = from; s < from + n; s++) {
+      sender.send(rtp(s), pt0.tuple.localPort, '127.0.0.1');
+      if (s % 20 === 19) await sleep(5);
+    }
+    await sleep(300);
+  }
+  await sendBurst(1, PACKETS);
+  for (const [i, r] of receivers.entries()) {
+    const ssrc = r.consumer.rtpParameters.encodings[0].ssrc;
+    const ok = r.got.every((m) => m.readUInt32BE(8) === ssrc && (m[1] & 0x7f) === pt && m.length === 172 &&
+      m.subarray(16).every((x) => x === 0xab));
+    const marks = new Set(r.got.map((m) => m.readUInt32BE(12)));
+    check(r.got.length === PACKETS && marks.size === PACKETS,
+      `consumer ${i} received ${r.got.length}/${PACKETS} distinct packets`);
+    check(ok, `consumer ${i}: SSRC rewritten to ${ssrc}, payload type and payload untouched`);
+  }
+
+  // Pause one consumer: it receives nothing, the other still everything.
+  const c0 = receivers[0].consumer.id;
+  check((await api('POST', `/v1/consumers/${c0}/pause`)).status === 200, 'pause consumer 0');
+  const before = receivers.map((r) => r.got.length);
+  await sendBurst(PACKETS + 1, 50);
+  check(receivers[0].got.length === before[0] && receivers[1].got.length === before[1] + 50,
+    `while paused: consumer 0 +${receivers[0].got.length - before[0]}, consumer 1 +${receivers[1].got.length - before[1]}`);
+  check((await api('POST', `/v1/consumers/${c0}/resume`)).status === 200, 'resume consumer 0');
+  await sendBurst(PACKETS + 51, 50);
+  check(receivers[0].got.length === before[0] + 50, `after resume: consumer 0 +${receivers[0].got.length - before[0]}`);
+
+  const workers = (await api('GET', '/v1/workers')).body;
+  const out = workers.reduce((a, w) => a + w.stats.packetsOut, 0);
+  const inn = workers.reduce((a, w) => a + w.stats.packetsIn, 0);
+  check(inn === PACKETS + 100 && out === 2 * PACKETS + 150, `/v1/workers counters: in ${inn}, out ${out}`);
+
+  // Error shapes.
+  const e404 = await api('POST', '/v1/routers/00000000-0000-0000-0000-000000000000/plain-transports', {});
+  check(e404.status === 404 && e404.body.error.code === 'not_found', 'unknown router is 404 not_found');
+  const e400 = await api('POST', '/v1/routers', '{"mediaCodecs":');
+  check(e400.status === 400 && e400.body.error.code === 'invalid_json', 'truncated JSON is 400 invalid_json');
+  const e400f = await api('POST', '/v1/routers', { mediaCodecs: 'x' });
+  check(e400f.status === 400 && e400f.body.error.code === 'invalid_field' && e400f.body.error.message.startsWith('mediaCodecs'),
+    'wrong field type is 400 invalid_field naming the field');
+  const e422 = await api('POST', '/v1/routers', { mediaCodecs: [{ kind: 'audio', mimeType: 'audio/nope', clockRate: 8000 }] });
+  check(e422.status === 422 && e422.body.error.code === 'unacceptable', `unsupported codec is 422 (${e422.body.error.message})`);
+  const eroute = await api('GET', '/v1/nothing');
+  check(eroute.status === 404 && eroute.body.error.code === 'no_route', 'unknown endpoint is 404 no_route');
+  const e405 = await api('PUT', '/v1/routers');
+  check(e405.status === 405 && e405.body.error.code === 'method_not_allowed', 'wrong method is 405');
+
+  // WebRTC transport: shapes only (media needs the harness's WebRTC client).
+  const wt = await api('POST', `/v1/routers/${router.id}/webrtc-transports`, {});
+  const b = wt.body;
+  check(wt.status === 200 && b.iceRole === 'controlled' && b.iceParameters.iceLite === true &&
+    b.iceCandidates[0].ip === '127.0.0.1' && b.iceCandidates[0].address === '127.0.0.1' &&
+    b.iceCandidates[0].protocol === 'udp' && b.dtlsParameters.fingerprints.some((f) => f.algorithm === 'sha-256'),
+    `webrtc transport: candidate ${b.iceCandidates[0].ip}:${b.iceCandidates[0].port}, ${b.dtlsParameters.fingerprints.length} fingerprints`);
+  const wc = await api('POST', `/v1/transports/${b.id}/connect`, {
+    dtlsParameters: { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: b.dtlsParameters.fingerprints.find((f) => f.algorithm === 'sha-256').value }] },
+  });
+  check(wc.status === 200, 'webrtc transport connect {dtlsParameters}');
+  const wc2 = await api('POST', `/v1/transports/${b.id}/connect`, { dtlsParameters: { role: 'client', fingerprints: [] } });
+  check(wc2.status === 409, `connecting twice is 409 (${wc2.status})`);
+
+  // Closing: a producer closes its consumers.
+  check((await api('DELETE', `/v1/producers/${prod.body.id}`)).status === 204, 'DELETE producer is 204');
+  await sleep(100);
+  check((await api('GET', `/v1/consumers/${c0}`)).status === 404, 'its consumers are gone');
+  check((await api('DELETE', `/v1/routers/${router.id}`)).status === 204, 'DELETE router is 204');
+  check((await api('GET', `/v1/transports/${receivers[1].transportId}`)).status === 404, 'its transports are gone');
+
+  for (const r of receivers) r.sock.close();
+  sender.close();
+} catch (e) {
+  failed++;
+  console.log(`FAIL ${e && e.stack || e}`);
+} finally {
+  child.kill('SIGTERM');
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed === 0 ? 0 : 1;
