@@ -111,6 +111,12 @@ function fromMediasoup(err) {
   if (/already (exists|connected|called)|connect\(\) already/i.test(msg)) {
     return new ApiError(409, 'conflict', msg);
   }
+  // mediasoup 3.8.4's worker rethrows its errors as "%s [method:%s]" with the reason formatted
+  // from the same thread-local buffer it writes into, so the reason arrives empty. The checks
+  // that give Sluice's 409s are therefore made here, before the call (connected, SSRC in use).
+  if (/^\s*\[method:[a-zA-Z.]+\]$/.test(msg)) {
+    return new ApiError(422, 'unacceptable', `the mediasoup worker refused ${msg.trim()} (mediasoup 3.8.4 drops the worker's reason)`);
+  }
   if (/no more available ports|no available port/i.test(msg)) {
     return new ApiError(503, 'capacity', msg);
   }
@@ -153,6 +159,7 @@ const routers = new Map(); // id -> { router, workerIndex }
 const transports = new Map(); // id -> { transport, kind: 'plain'|'webrtc', routerId, workerIndex }
 const producers = new Map(); // id -> producer
 const consumers = new Map(); // id -> consumer
+const objectWorker = new Map(); // producer or consumer id -> worker index
 const sseClients = new Set();
 let nextWorker = 0;
 
@@ -235,14 +242,23 @@ function listenIp() {
 }
 
 function registerTransport(transport, kind, r, comedia = false) {
-  transports.set(transport.id, { transport, kind, comedia, routerId: r.router.id, workerIndex: r.workerIndex });
+  transports.set(transport.id, {
+    transport, kind, comedia, routerId: r.router.id, workerIndex: r.workerIndex,
+    connected: false, ssrcs: new Set(),
+  });
   transport.observer.once('close', () => {
     transports.delete(transport.id);
     emit('transport.close', { transportId: transport.id });
   });
-  transport.observer.on('newproducer', (p) => track(producers, p, 'producer.close', 'producerId'));
+  transport.observer.on('newproducer', (p) => {
+    track(producers, p, 'producer.close', 'producerId');
+    objectWorker.set(p.id, r.workerIndex);
+    p.observer.once('close', () => objectWorker.delete(p.id));
+  });
   transport.observer.on('newconsumer', (c) => {
     track(consumers, c, 'consumer.close', 'consumerId');
+    objectWorker.set(c.id, r.workerIndex);
+    c.observer.once('close', () => objectWorker.delete(c.id));
     c.on('producerclose', () => emit('consumer.producerclose', { consumerId: c.id, producerId: c.producerId }));
     c.on('producerpause', () => emit('consumer.producerpause', { consumerId: c.id }));
     c.on('producerresume', () => emit('consumer.producerresume', { consumerId: c.id }));
@@ -308,7 +324,9 @@ async function createWebRtcTransport(routerId, body) {
 }
 
 async function connectTransport(id, body) {
-  const { transport, kind, comedia } = getTransport(id);
+  const entry = getTransport(id);
+  const { transport, kind, comedia } = entry;
+  if (entry.connected) throw new ApiError(409, 'conflict', `transport ${id} is already connected`);
   let params;
   if (kind === 'webrtc') {
     const d = needObject(body.dtlsParameters, 'dtlsParameters');
@@ -325,22 +343,35 @@ async function connectTransport(id, body) {
   try {
     await transport.connect(params);
   } catch (e) { throw fromMediasoup(e); }
+  entry.connected = true;
   if (kind === 'plain') emit('transport.tuple', { transportId: id, tuple: tupleJson(transport.tuple) });
   return [200, {}];
 }
 
 async function produce(id, body) {
-  const { transport } = getTransport(id);
+  const entry = getTransport(id);
+  const { transport } = entry;
   const kind = needString(body.kind, 'kind');
   if (kind !== 'audio' && kind !== 'video') throw invalid('kind', `expected "audio" or "video", got "${kind}"`);
   const rtpParameters = needObject(body.rtpParameters, 'rtpParameters');
   needArray(rtpParameters.codecs, 'rtpParameters.codecs');
+  const ssrcs = [];
+  (rtpParameters.encodings === undefined ? [] : needArray(rtpParameters.encodings, 'rtpParameters.encodings'))
+    .forEach((e, i) => {
+      needObject(e, `rtpParameters.encodings[${i}]`);
+      if (e.ssrc !== undefined) ssrcs.push(e.ssrc);
+      if (e.rtx && e.rtx.ssrc !== undefined) ssrcs.push(e.rtx.ssrc);
+    });
+  const used = ssrcs.find((x) => entry.ssrcs.has(x));
+  if (used !== undefined) throw new ApiError(409, 'conflict', `ssrc ${used} is already used on transport ${id}`);
   const options = { kind, rtpParameters, paused: optBool(body.paused, 'paused', false) };
   if (body.appData !== undefined) options.appData = needObject(body.appData, 'appData');
   let p;
   try {
     p = await transport.produce(options);
   } catch (e) { throw fromMediasoup(e); }
+  for (const x of ssrcs) entry.ssrcs.add(x);
+  p.observer.once('close', () => { for (const x of ssrcs) entry.ssrcs.delete(x); });
   return [200, { id: p.id, kind: p.kind, type: p.type }];
 }
 
@@ -367,23 +398,28 @@ async function consume(id, body) {
 }
 
 async function workersJson() {
-  // Per-worker forwarding counters from the transports' stats, in Sluice's `/v1/workers` shape
-  // (packetsIn / packetsOut / rtpForwarded), so the harness can check delivery the same way.
+  // Per-worker forwarding counters in Sluice's `/v1/workers` shape (packetsIn / packetsOut /
+  // rtpForwarded), so the harness checks delivery the same way for both. mediasoup 3.8.4's
+  // transport stats count bytes only, so packets come from the producers' inbound-rtp and the
+  // consumers' outbound-rtp stats (RTX and probation packets are not in these counts).
   const out = workers.map((w) => ({
     id: w.index, pid: w.worker.pid, alive: !w.dead, routers: w.routers.size,
     stats: { packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, rtpForwarded: 0, drops: {} },
   }));
-  await Promise.all([...transports.values()].map(async ({ transport, workerIndex }) => {
+  const add = async (obj, field, bytesField, want) => {
     let stats;
-    try { stats = await transport.getStats(); } catch (_) { return; }
-    const s = out[workerIndex].stats;
+    try { stats = await obj.getStats(); } catch (_) { return; }
+    const s = out[objectWorker.get(obj.id)].stats;
     for (const st of stats) {
-      s.packetsIn += st.rtpPacketsReceived || 0;
-      s.bytesIn += st.rtpBytesReceived || 0;
-      s.packetsOut += st.rtpPacketsSent || 0;
-      s.bytesOut += st.rtpBytesSent || 0;
+      if (st.type !== want) continue;
+      s[field] += st.packetCount || 0;
+      s[bytesField] += st.byteCount || 0;
     }
-  }));
+  };
+  await Promise.all([
+    ...[...producers.values()].map((p) => add(p, 'packetsIn', 'bytesIn', 'inbound-rtp')),
+    ...[...consumers.values()].map((c) => add(c, 'packetsOut', 'bytesOut', 'outbound-rtp')),
+  ]);
   for (const w of out) w.stats.rtpForwarded = w.stats.packetsOut;
   return out;
 }

@@ -63,6 +63,13 @@ async function api(method, p, body) {
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
+// The payload of an RTP packet (RFC 3550 §5.1: 12 bytes, CSRCs, then the header extension when
+// X is set): mediasoup adds header extensions of its own, so the payload does not start at 12.
+function rtpPayload(m) {
+  let off = 12 + 4 * (m[0] & 0x0f);
+  if (m[0] & 0x10) off += 4 + 4 * m.readUInt16BE(off + 2);
+  return m.subarray(off);
+}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 try {
@@ -104,15 +111,17 @@ try {
     rtpParameters: { codecs: [{ mimeType: 'audio/opus', payloadType: pt, clockRate: 48000, channels: 2 }],
       encodings: [{ ssrc: PRODUCER_SSRC }] },
   });
-  check(dup.status >= 400 && dup.body.error && typeof dup.body.error.code === 'string',
-    `a second producer with the same SSRC is refused (${dup.status} ${dup.body.error && dup.body.error.code})`);
+  check(dup.status === 409 && dup.body.error.code === "conflict",
+    `a second producer with the same SSRC is refused (${dup.status} ${JSON.stringify(dup.body.error)})`);
 
   const receivers = [];
   for (let i = 0; i < 2; i++) {
     const sock = dgram.createSocket('udp4');
     await new Promise((r) => sock.bind(0, '127.0.0.1', r));
     const got = [];
-    sock.on('message', (m) => got.push(m));
+    // RTCP (sender reports for the consumer's stream) shares the port (rtcpMux): RFC 5761 §4
+    // tells them apart by the second byte, 200-206 for RTCP packet types.
+    sock.on('message', (m) => { if (!(m[1] >= 200 && m[1] <= 206)) got.push(m); });
     const t = (await api('POST', `/v1/routers/${router.id}/plain-transports`, { comedia: false, rtcpMux: true })).body;
     const con = await api('POST', `/v1/transports/${t.id}/connect`, { ip: '127.0.0.1', port: sock.address().port });
     const c = await api('POST', `/v1/transports/${t.id}/consumers`, { producerId: prod.body.id, rtpCapabilities: caps });
@@ -143,9 +152,12 @@ try {
   await sendBurst(1, PACKETS);
   for (const [i, r] of receivers.entries()) {
     const ssrc = r.consumer.rtpParameters.encodings[0].ssrc;
-    const ok = r.got.every((m) => m.readUInt32BE(8) === ssrc && (m[1] & 0x7f) === pt && m.length === 172 &&
-      m.subarray(16).every((x) => x === 0xab));
-    const marks = new Set(r.got.map((m) => m.readUInt32BE(12)));
+    const ok = r.got.every((m) => m.readUInt32BE(8) === ssrc && (m[1] & 0x7f) === pt &&
+      rtpPayload(m).length === 160 && rtpPayload(m).subarray(4).every((x) => x === 0xab));
+    const marks = new Set(r.got.map((m) => rtpPayload(m).readUInt32BE(0)));
+    if (!ok || marks.size !== PACKETS) {
+      console.log('     first packets:', r.got.slice(0, 3).map((m) => m.toString('hex', 0, 40)));
+    }
     check(r.got.length === PACKETS && marks.size === PACKETS,
       `consumer ${i} received ${r.got.length}/${PACKETS} distinct packets`);
     check(ok, `consumer ${i}: SSRC rewritten to ${ssrc}, payload type and payload untouched`);
@@ -166,6 +178,53 @@ try {
   const out = workers.reduce((a, w) => a + w.stats.packetsOut, 0);
   const inn = workers.reduce((a, w) => a + w.stats.packetsIn, 0);
   check(inn === PACKETS + 100 && out === 2 * PACKETS + 150, `/v1/workers counters: in ${inn}, out ${out}`);
+
+  // VP8: mediasoup 3.8.4 starts (and restarts, after a pause) a video consumer only on a key
+  // frame, which it recognises in the VP8 payload descriptor (RFC 7741 §4.2-4.3) only when the
+  // X bit is set: X=1,S=1,PID=0 then a payload header whose P bit is 0.
+  const vp8 = { kind: 'video', mimeType: 'video/VP8', clockRate: 90000 };
+  const vr = (await api('POST', '/v1/routers', { mediaCodecs: [vp8] })).body;
+  const vpt = vr.rtpCapabilities.codecs.find((c) => c.mimeType === 'video/VP8').preferredPayloadType;
+  const vin = (await api('POST', `/v1/routers/${vr.id}/plain-transports`, { comedia: true })).body;
+  const vprod = (await api('POST', `/v1/transports/${vin.id}/producers`, {
+    kind: 'video',
+    rtpParameters: { codecs: [{ mimeType: 'video/VP8', payloadType: vpt, clockRate: 90000 }],
+      encodings: [{ ssrc: 0x55667788 }], rtcp: { cname: 'smoke-v' } },
+  })).body;
+  const vsock = dgram.createSocket('udp4');
+  await new Promise((r) => vsock.bind(0, '127.0.0.1', r));
+  // Besides RTCP, mediasoup sends bandwidth probation packets (SSRC 1234, payload type 127, mid
+  // "probator") to video consumers: count only the consumer's own SSRC.
+  const vgot = [];
+  let probation = 0;
+  let vssrc;
+  vsock.on('message', (m) => {
+    if (m[1] >= 200 && m[1] <= 206) return;
+    if (m.readUInt32BE(8) === vssrc) vgot.push(m);
+    else if (m.readUInt32BE(8) === 1234) probation++;
+  });
+  const vout = (await api('POST', `/v1/routers/${vr.id}/plain-transports`, { comedia: false })).body;
+  await api('POST', `/v1/transports/${vout.id}/connect`, { ip: '127.0.0.1', port: vsock.address().port });
+  const vc = await api('POST', `/v1/transports/${vout.id}/consumers`, { producerId: vprod.id, rtpCapabilities: vr.rtpCapabilities });
+  check(vc.status === 200 && vc.body.kind === 'video', `video consumer ${vc.body.id}`);
+  vssrc = vc.body.rtpParameters.encodings[0].ssrc;
+  const vp8pkt = (seq, key) => {
+    const b = Buffer.alloc(12 + 1000);
+    b[0] = 0x80; b[1] = vpt;
+    b.writeUInt16BE(seq, 2);
+    b.writeUInt32BE(seq * 3000, 4);
+    b.writeUInt32BE(0x55667788, 8);
+    b[12] = 0x90; b[13] = 0x00; b[14] = key ? 0x00 : 0x01; // X|S, no I/L/T/K, P bit
+    return b;
+  };
+  for (let s = 1; s <= 10; s++) sender.send(vp8pkt(s, false), vin.tuple.localPort, '127.0.0.1');
+  await sleep(300);
+  if (vgot.length) console.log('     video before key frame:', vgot.slice(0, 3).map((m) => m.toString('hex', 0, 40)));
+  check(vgot.length === 0, `inter frames before any key frame are not forwarded (${vgot.length})`);
+  for (let s = 11; s <= 30; s++) sender.send(vp8pkt(s, s === 11), vin.tuple.localPort, '127.0.0.1');
+  await sleep(300);
+  check(vgot.length === 20, `from the key frame on, every packet is forwarded (${vgot.length}/20; ${probation} probation packets beside)`);
+  vsock.close();
 
   // Error shapes.
   const e404 = await api('POST', '/v1/routers/00000000-0000-0000-0000-000000000000/plain-transports', {});
@@ -194,7 +253,7 @@ try {
   });
   check(wc.status === 200, 'webrtc transport connect {dtlsParameters}');
   const wc2 = await api('POST', `/v1/transports/${b.id}/connect`, { dtlsParameters: { role: 'client', fingerprints: [] } });
-  check(wc2.status === 409, `connecting twice is 409 (${wc2.status})`);
+  check(wc2.status === 409, `connecting twice is 409 (${wc2.status} ${JSON.stringify(wc2.body.error)})`);
 
   // Closing: a producer closes its consumers.
   check((await api('DELETE', `/v1/producers/${prod.body.id}`)).status === 204, 'DELETE producer is 204');
