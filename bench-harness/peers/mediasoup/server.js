@@ -154,7 +154,7 @@ function needPort(v, field) {
 // ---------------------------------------------------------------------------------------------
 // State
 
-const workers = []; // { index, worker, routers: Set<id>, dead: bool }
+const workers = []; // { index, worker, routers: Set<id>, dead, ports, portsUsed }
 const routers = new Map(); // id -> { router, workerIndex }
 const transports = new Map(); // id -> { transport, kind: 'plain'|'webrtc', routerId, workerIndex }
 const producers = new Map(); // id -> producer
@@ -241,6 +241,17 @@ function listenIp() {
   return opts.announcedIp ? { ip: opts.listenIp, announcedIp: opts.announcedIp } : { ip: opts.listenIp };
 }
 
+// Ports of the worker's slice of --rtc-ports: counted here, because when the slice is used up the
+// worker's error reaches Node without its reason (see fromMediasoup), and Sluice says 503 capacity.
+function reservePorts(r, n) {
+  const w = workers[r.workerIndex];
+  if (w.portsUsed + n > w.ports) {
+    throw new ApiError(503, 'capacity', `worker ${w.index} has no free port left in its ${w.ports} of --rtc-ports`);
+  }
+  w.portsUsed += n;
+  return () => { w.portsUsed -= n; };
+}
+
 function registerTransport(transport, kind, r, comedia = false) {
   transports.set(transport.id, {
     transport, kind, comedia, routerId: r.router.id, workerIndex: r.workerIndex,
@@ -283,10 +294,12 @@ async function createPlainTransport(routerId, body) {
   };
   if (body.srtpCryptoSuite !== undefined) options.srtpCryptoSuite = needString(body.srtpCryptoSuite, 'srtpCryptoSuite');
   if (body.appData !== undefined) options.appData = needObject(body.appData, 'appData');
+  const release = reservePorts(r, options.rtcpMux ? 1 : 2);
   let t;
   try {
     t = await r.router.createPlainTransport(options);
-  } catch (e) { throw fromMediasoup(e); }
+  } catch (e) { release(); throw fromMediasoup(e); }
+  t.observer.once('close', release);
   registerTransport(t, 'plain', r, options.comedia);
   t.on('tuple', (tuple) => emit('transport.tuple', { transportId: t.id, tuple: tupleJson(tuple) }));
   const out = { id: t.id, tuple: tupleJson(t.tuple) };
@@ -306,10 +319,12 @@ async function createWebRtcTransport(routerId, body) {
   };
   if (body.numSctpStreams !== undefined) options.numSctpStreams = needObject(body.numSctpStreams, 'numSctpStreams');
   if (body.appData !== undefined) options.appData = needObject(body.appData, 'appData');
+  const release = reservePorts(r, (options.enableUdp ? 1 : 0) + (options.enableTcp ? 1 : 0));
   let t;
   try {
     t = await r.router.createWebRtcTransport(options);
-  } catch (e) { throw fromMediasoup(e); }
+  } catch (e) { release(); throw fromMediasoup(e); }
+  t.observer.once('close', release);
   registerTransport(t, 'webrtc', r);
   const out = {
     id: t.id,
@@ -431,7 +446,7 @@ function pids() {
 // ---------------------------------------------------------------------------------------------
 // Routing
 
-const UUID = '([0-9a-fA-F-]{1,64})';
+const UUID = '([^/]+)'; // any segment: a malformed id is 404 not_found, as in Sluice
 const routes = [
   ['GET', /^\/v1\/health$/, () => {
     const dead = workers.filter((w) => w.dead).map((w) => w.index);
@@ -542,7 +557,7 @@ async function main() {
     const rtcMinPort = opts.rtcMin + i * per;
     const rtcMaxPort = i === opts.workers - 1 ? opts.rtcMax : rtcMinPort + per - 1;
     const worker = await mediasoup.createWorker({ logLevel: opts.logLevel, rtcMinPort, rtcMaxPort });
-    const w = { index: i, worker, routers: new Set(), dead: false };
+    const w = { index: i, worker, routers: new Set(), dead: false, ports: rtcMaxPort - rtcMinPort + 1, portsUsed: 0 };
     worker.on('died', (err) => {
       w.dead = true;
       process.stderr.write(`mediasoup worker ${i} (pid ${worker.pid}) died: ${err && err.message}\n`);

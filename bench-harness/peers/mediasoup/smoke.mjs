@@ -236,6 +236,8 @@ try {
     'wrong field type is 400 invalid_field naming the field');
   const e422 = await api('POST', '/v1/routers', { mediaCodecs: [{ kind: 'audio', mimeType: 'audio/nope', clockRate: 8000 }] });
   check(e422.status === 422 && e422.body.error.code === 'unacceptable', `unsupported codec is 422 (${e422.body.error.message})`);
+  const emal = await api('GET', '/v1/consumers/not-a-uuid');
+  check(emal.status === 404 && emal.body.error.code === 'not_found', 'malformed id is 404 not_found');
   const eroute = await api('GET', '/v1/nothing');
   check(eroute.status === 404 && eroute.body.error.code === 'no_route', 'unknown endpoint is 404 no_route');
   const e405 = await api('PUT', '/v1/routers');
@@ -264,6 +266,32 @@ try {
 
   for (const r of receivers) r.sock.close();
   sender.close();
+
+  // Port capacity: a second server whose one worker has 3 ports.
+  const port2 = await freePort();
+  const small = spawn(process.execPath, [path.join(here, 'server.js'), '--http', `127.0.0.1:${port2}`,
+    '--workers', '1', '--rtc-ports', '47000-47002'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve) => small.stdout.once('data', resolve));
+  const api2 = async (method, p, body) => {
+    const res = await fetch(`http://127.0.0.1:${port2}${p}`, { method, headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  try {
+    const sr = (await api2('POST', '/v1/routers', { mediaCodecs: [opus] })).body;
+    const made = [];
+    for (let i = 0; i < 3; i++) made.push(await api2('POST', `/v1/routers/${sr.id}/plain-transports`, {}));
+    check(made.every((m) => m.status === 200) && new Set(made.map((m) => m.body.tuple.localPort)).size === 3,
+      `3 transports on 3 ports (${made.map((m) => m.body.tuple && m.body.tuple.localPort)})`);
+    const full = await api2('POST', `/v1/routers/${sr.id}/plain-transports`, {});
+    check(full.status === 503 && full.body.error.code === 'capacity', `a 4th is 503 capacity (${full.status})`);
+    await api2('DELETE', `/v1/transports/${made[0].body.id}`);
+    const again = await api2('POST', `/v1/routers/${sr.id}/plain-transports`, {});
+    check(again.status === 200, `after a DELETE the port is free again (${again.status})`);
+  } finally {
+    small.kill('SIGTERM');
+  }
 } catch (e) {
   failed++;
   console.log(`FAIL ${e && e.stack || e}`);
