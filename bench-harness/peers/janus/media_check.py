@@ -12,14 +12,14 @@ address discovery is replaced, so no NIC address is offered) and there are no ST
 
     python3 media_check.py [--http PORT] [--seconds N]
 
-Makes a virtualenv in ./.venv with aiortc on first use. Not part of CI.
+Makes a virtualenv in ../.venv with aiortc on first use. Not part of CI.
 """
 import os
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VENV = os.path.join(HERE, ".venv")
+VENV = os.path.join(os.path.dirname(HERE), ".venv")  # shared with ../mediasoup/webrtc_check.py
 AIORTC = "aiortc==1.16.0"
 
 try:

@@ -6,7 +6,7 @@ API as the harness will: create a session, attach janus.plugin.videoroom, create
 as a publisher (the "joined" event comes over the long-poll GET), publish with an SDP offer made
 here and check Janus's answer (its ICE candidate must be the veth address, never loopback or the
 machine's NIC), check that a subscriber cannot join before the publisher's PeerConnection is up,
-then tear down. No media flows: that needs the harness's WebRTC client (ICE, DTLS, SRTP).
+then tear down. No media flows here: media_check.py does that with an aiortc client.
 
     python3 smoke.py [--http PORT]
 
@@ -19,6 +19,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -114,7 +115,6 @@ def main():
         print(f"janus pid {pid} (media address {first['mediaIp']}, config {first['config']})")
         check(pid == proc.pid, "the PID start.sh prints is the process the caller started (exec)")
         # Drain Janus's stdout into the log so it never blocks on a full pipe.
-        import threading
         threading.Thread(target=lambda: [log.write(l) for l in proc.stdout], daemon=True).start()
 
         j = Janus(args.http)
