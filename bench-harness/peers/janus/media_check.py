@@ -29,7 +29,10 @@ except ImportError:
     if os.environ.get("MEDIA_CHECK_REEXEC"):
         sys.exit("media_check: aiortc is not importable even in .venv")
     if not os.path.exists(py):
-        subprocess.run(["/usr/bin/python3", "-m", "venv", VENV], check=True)
+        if subprocess.run(["/usr/bin/python3", "-m", "venv", VENV]).returncode != 0:
+            # Debian keeps ensurepip in python3-venv.
+            subprocess.run(["apt-get", "install", "-y", "python3-venv"], check=True)
+            subprocess.run(["/usr/bin/python3", "-m", "venv", "--clear", VENV], check=True)
     subprocess.run([py, "-m", "pip", "install", "-q", AIORTC], check=True)
     os.environ["MEDIA_CHECK_REEXEC"] = "1"
     os.execv(py, [py, *sys.argv])
