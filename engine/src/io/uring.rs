@@ -30,6 +30,7 @@
 //!   back to the group), its receive cancelled, and after the final completion whatever its
 //!   queue still holds is read with plain `recvmsg` and delivered before the close.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -210,6 +211,9 @@ impl BufRing {
     }
 }
 
+/// Most rounds of [`Uring::deliver_held`] per poll.
+const HELD_ROUNDS: usize = 64;
+
 /// The `io_uring` backend. See the module documentation.
 pub struct Uring {
     // Field order matters for Drop: the ring (closing it ends every request) goes first.
@@ -237,6 +241,9 @@ pub struct Uring {
     errors: ErrorLog,
     /// Which entry of [`SETUPS`] the kernel accepted.
     setup: &'static str,
+    /// Receives (socket id to deliver as, buffer id) whose delivery waits for send slots; at most one per
+    /// receive buffer, so sized once to the buffer ring.
+    held: VecDeque<(u32, u16)>,
 }
 
 impl std::fmt::Debug for Uring {
@@ -355,6 +362,7 @@ impl Uring {
             stats: IoStats::default(),
             errors: ErrorLog::default(),
             setup,
+            held: VecDeque::with_capacity(usize::from(entries)),
         };
         me.arm_wake()?;
         // Fail here, not in the first poll, when io_uring is present but unusable.
@@ -583,26 +591,18 @@ impl Uring {
         handler: &mut H,
     ) -> io::Result<()> {
         let sends = self.flush_tx()?;
-        let ts = timeout.map(Timespec::from);
-        let args = match &ts {
-            Some(ts) => SubmitArgs::new().timespec(ts),
-            None => SubmitArgs::new(),
-        };
         // Inline send completions are posted during this very enter; wait for one more
-        // completion than that so they do not end the wait by themselves.
+        // completion than that so they do not end the wait by themselves. Receives still held
+        // from the last poll are work already: do not wait then.
         let want = (sends + 1).min(self.ring.params().cq_entries() as usize);
-        self.stats.syscalls += 1;
-        match self.ring.submitter().submit_with_args(want, &args) {
-            Ok(_) => {}
-            // ETIME: timeout; EINTR: signal; EBUSY/EAGAIN: CQ backlog, drain and come back.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(e) => return Err(e),
-        }
+        let timeout = if self.held.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        self.enter(want, timeout)?;
         self.drain(handler);
+        self.deliver_held(handler)?;
         while let Some(id) = self.retired_flows.pop() {
             let s = &mut self.socks[sock_index(id)];
             if s.id != id {
@@ -612,6 +612,79 @@ impl Uring {
             close_if_idle(s, &mut self.ids);
         }
         self.rearm_ended()
+    }
+
+    /// Delivers the receives [`Self::drain`] held back because the send pool ran low in the
+    /// middle of a burst. Completions come in order, so the completions of the sends queued
+    /// so far sit behind every receive already in the CQ: delivering those receives first would
+    /// find no free slot and drop their fan-out as `no_send_buffer`. Instead: hand the queued
+    /// sends to the kernel, collect their completions (which frees their slots; new receives are
+    /// held behind the old ones, so order is kept), deliver held receives until the pool is low
+    /// again, and repeat. Each round delivers at least one, and at most [`HELD_ROUNDS`] run per
+    /// poll so that commands and timers are not starved under a flood; the next poll does not
+    /// wait while receives are held.
+    fn deliver_held<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        for _ in 0..HELD_ROUNDS {
+            if self.held.is_empty() {
+                break;
+            }
+            self.flush_tx()?;
+            self.enter(1, Some(Duration::ZERO))?;
+            self.drain(handler);
+            let mut delivered = false;
+            // `id` is the socket to deliver as: a flow socket's group, which outlives it.
+            while let Some(&(id, bid)) = self.held.front() {
+                if delivered && self.tx.wants_flush() {
+                    break;
+                }
+                self.held.pop_front();
+                delivered = true;
+                let live = self
+                    .socks
+                    .get(sock_index(id))
+                    .is_some_and(|s| s.id == id && s.socket.is_some() && !s.closing);
+                if live {
+                    // SAFETY: the kernel handed `bid` to us in a completion and it has not been
+                    // recycled since (held buffers are recycled only here); recycled below.
+                    let buf = unsafe { self.bufs.buf_mut(bid) };
+                    deliver(
+                        SockId(id),
+                        buf,
+                        &self.recv_msg,
+                        &mut self.tx,
+                        &mut self.stats,
+                        &mut self.errors,
+                        handler,
+                    );
+                }
+                self.bufs.recycle(bid);
+            }
+            self.bufs.publish();
+        }
+        Ok(())
+    }
+
+    /// One `io_uring_enter` that submits the SQ and waits for `want` completions or `timeout`.
+    fn enter(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<()> {
+        let ts = timeout.map(Timespec::from);
+        let args = match &ts {
+            Some(ts) => SubmitArgs::new().timespec(ts),
+            None => SubmitArgs::new(),
+        };
+        self.stats.syscalls += 1;
+        match self.ring.submitter().submit_with_args(want, &args) {
+            Ok(_) => Ok(()),
+            // ETIME: timeout; EINTR: signal; EBUSY/EAGAIN: CQ backlog, drain and come back.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Re-arms every receive whose multishot ended (the buffers are back by now) and the wake poll.
@@ -647,7 +720,9 @@ impl Uring {
         Ok(())
     }
 
-    /// Handles every completion in the CQ.
+    /// Handles every completion in the CQ. A receive is held back (its buffer kept, in order)
+    /// instead of delivered once the send pool wants a flush ([`TxQueue::wants_flush`]) or
+    /// while earlier receives are held; [`Self::deliver_held`] delivers those.
     fn drain<H: Handler>(&mut self, handler: &mut H) {
         let Self {
             ring,
@@ -666,6 +741,7 @@ impl Uring {
             stats,
             errors,
             setup: _,
+            held,
         } = self;
         loop {
             let mut cq = ring.completion();
@@ -682,14 +758,22 @@ impl Uring {
                         let s = &mut socks[sock_index(id)];
                         if let Some(bid) = cqueue::buffer_select(cqe.flags()) {
                             // A removed flow socket's datagrams still belong to its live group.
-                            if res >= 0 && (!s.closing || s.flow) {
-                                // SAFETY: the kernel handed `bid` to us in this completion; it
-                                // is recycled below, after the handler's borrow has ended.
-                                let buf = unsafe { bufs.buf_mut(bid) };
-                                let sock = SockId(s.deliver_as);
-                                deliver(sock, buf, recv_msg, tx, stats, errors, handler);
+                            let wanted = res >= 0 && (!s.closing || s.flow);
+                            if wanted && (!held.is_empty() || tx.wants_flush()) {
+                                // Delivered by `deliver_held`, after the sends queued so far
+                                // have gone out and freed their slots. (Not `continue`: the
+                                // end of a multishot must still be seen below.)
+                                held.push_back((s.deliver_as, bid));
+                            } else {
+                                if wanted {
+                                    // SAFETY: the kernel handed `bid` to us in this completion;
+                                    // it is recycled below, after the handler's borrow has ended.
+                                    let buf = unsafe { bufs.buf_mut(bid) };
+                                    let sock = SockId(s.deliver_as);
+                                    deliver(sock, buf, recv_msg, tx, stats, errors, handler);
+                                }
+                                bufs.recycle(bid);
                             }
-                            bufs.recycle(bid);
                         }
                         if res < 0 {
                             match -res {
