@@ -45,6 +45,7 @@ both_backends!(
     steer_dual_stack_v4_peers,
     steer_dual_stack_v6_peers,
     steer_send_from_flow,
+    steer_small_pool,
 );
 
 fn localhost() -> SocketAddr {
@@ -622,6 +623,60 @@ fn steer_send_from_flow(kind: IoKind) {
             .kind(),
         std::io::ErrorKind::NotFound
     );
+}
+
+/// As [`small_pool`], with the source steered: receives held back for send slots (uring) or
+/// cut by a mid-burst flush (mmsg) are still delivered as the group's, every copy goes out.
+fn steer_small_pool(kind: IoKind) {
+    struct As {
+        inner: FanOut,
+        group: SockId,
+        other: usize,
+    }
+    impl Handler for As {
+        fn on_datagram(&mut self, sock: SockId, from: SocketAddr, d: &mut [u8], tx: &mut TxQueue) {
+            if sock != self.group {
+                self.other += 1;
+            }
+            self.inner.on_datagram(sock, from, d, tx);
+        }
+        fn on_wake(&mut self, _tx: &mut TxQueue) {}
+    }
+    const SINKS: usize = 10;
+    const N: usize = 50;
+    let mut b = backend(kind, BackendConfig::default().tx_slots(24));
+    let group = b.add_socket(bind_udp(localhost(), true).unwrap()).unwrap();
+    let server = b.local_addr(group).unwrap();
+    let src = client();
+    b.add_connected_flow(group, src.local_addr().unwrap())
+        .unwrap();
+    let sinks: Vec<UdpSocket> = (0..SINKS).map(|_| client()).collect();
+    let mut h = As {
+        inner: FanOut {
+            to: sinks.iter().map(|s| s.local_addr().unwrap()).collect(),
+            received: 0,
+            refused: 0,
+        },
+        group,
+        other: 0,
+    };
+    let refs: Vec<&UdpSocket> = sinks.iter().collect();
+    for _ in 0..N {
+        src.send_to(&[1u8; 100], server).unwrap();
+    }
+    let arrived = Cell::new(0);
+    run_until(
+        &mut b,
+        &mut h,
+        &refs,
+        |_, from, _| {
+            assert_eq!(from, server);
+            arrived.set(arrived.get() + 1);
+        },
+        |h| h.inner.received == N && arrived.get() == N * SINKS,
+    );
+    assert_eq!(h.other, 0, "delivered under the flow socket's own id");
+    assert_eq!(h.inner.refused, 0, "{:?}", b.stats());
 }
 
 #[test]
