@@ -48,8 +48,8 @@ const HANDOFF_QUEUE: usize = 4096;
 /// per flow socket up to ~2 000 (+7 µs per unsteered datagram at 1 000), and ~+28 ns each
 /// beyond, once the chain leaves the cache (+71 µs at 4 000). Steered datagrams are found by
 /// the 4-tuple hash and do not pay it. 1 024 keeps an unsteered datagram (a new flow's STUN and
-/// DTLS, or junk sent at the port) under ~3× its unsteered-alone cost; flows beyond it keep
-/// working through hand-offs.
+/// DTLS, or junk sent at the port) under ~3× what it costs with no flow socket; flows beyond it
+/// keep working through hand-offs.
 pub const MAX_STEERED_FLOWS: usize = 1024;
 /// Longest sleep of an idle worker (stats publication and future timers).
 const TICK: Duration = Duration::from_millis(100);
