@@ -108,6 +108,11 @@ pub struct PlainArgs {
     /// are more cores than workers; else unpinned].
     #[arg(long)]
     pub harness_core: Option<usize>,
+    /// Run each forwarder (Sluice and the floor) under this command, e.g.
+    /// `"valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p"` for instruction counts.
+    /// CPU times are then the wrapper's, not the forwarder's.
+    #[arg(long)]
+    pub wrapper: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -17,7 +17,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -161,12 +161,13 @@ pub fn start(
     workers: usize,
     consumers: usize,
     receivers: &[SocketAddr],
+    wrapper: Option<&str>,
 ) -> Result<TargetProcess, BenchError> {
     let exe = std::env::current_exe().map_err(|e| BenchError::io("current_exe", e))?;
     let name = format!("floor-{}", io_flag(io));
     let (log, log_file) = target::log_file(&name)?;
     let targets: Vec<String> = receivers.iter().map(SocketAddr::to_string).collect();
-    let mut child = Command::new(&exe)
+    let mut child = target::command(wrapper, &exe)
         .arg("floor")
         .args(["--io", io_flag(io)])
         .arg("--workers")

@@ -57,6 +57,8 @@ pub struct HarnessCpu {
 pub struct Measurement {
     /// `sluice` or `floor`.
     pub forwarder: String,
+    /// Its process id (names a `--wrapper`'s output files, e.g. `callgrind.out.<pid>`).
+    pub pid: u32,
     /// `uring` or `mmsg`.
     pub io: String,
     pub repeat: usize,
@@ -383,6 +385,7 @@ mod tests {
     fn m(forwarder: &str, io: &str, repeat: usize, cpu: f64) -> Measurement {
         Measurement {
             forwarder: forwarder.into(),
+            pid: 0,
             io: io.into(),
             repeat,
             window_s: 1.0,

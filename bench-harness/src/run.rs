@@ -124,7 +124,13 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
     let mut measurements = Vec::new();
     for repeat in 0..a.repeat {
         for io in a.io.kinds() {
-            let mut s = sluice::start(&bin, io, a.workers, a.producers * (a.consumers + 1))?;
+            let mut s = sluice::start(
+                &bin,
+                io,
+                a.workers,
+                a.producers * (a.consumers + 1),
+                a.wrapper.as_deref(),
+            )?;
             let pt = sluice::build_topology(&mut s, a.codec, receivers, a.consumers)?;
             let mut m = bench.measure(&mut s.process, pt, repeat, "sluice", io)?;
             m.sluice_counters = Some(sluice::worker_totals(&s.api)?);
@@ -132,7 +138,7 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
             measurements.push(m);
         }
         for io in [IoKind::Uring, IoKind::Mmsg] {
-            let mut f = floor::start(io, a.workers, a.consumers, receivers)?;
+            let mut f = floor::start(io, a.workers, a.consumers, receivers, a.wrapper.as_deref())?;
             // The floor forwards bytes as they come: any payload type will do.
             let pt = 100;
             let m = bench.measure(&mut f, pt, repeat, "floor", io)?;
@@ -150,7 +156,7 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
             "size": a.size, "duration_s": a.duration, "warmup_s": a.warmup,
             "workers": a.workers, "codec": a.codec, "tick_us": a.tick_us,
             "repeat": a.repeat, "drain_ms": a.drain_ms,
-            "harness_core": bench.core.map(|c| c.id), "sluice_bin": bin.display().to_string(),
+            "harness_core": bench.core.map(|c| c.id), "wrapper": a.wrapper, "sluice_bin": bin.display().to_string(),
             "cpu_source": "sum of /proc/<pid>/task/*/schedstat run time (ns); \
                            /proc/<pid>/stat utime+stime as cross-check",
         }),
@@ -250,6 +256,7 @@ impl Bench<'_> {
         let (sender_ns, receiver_ns) = (s1.saturating_sub(s0), r1.saturating_sub(r0));
         Ok(Measurement {
             forwarder: forwarder.into(),
+            pid: target.pid(),
             io: io_flag(io).into(),
             repeat,
             window_s,

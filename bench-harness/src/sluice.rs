@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use crate::load::producer_ssrc;
 use crate::target::{self, TargetProcess};
 
 /// How long `sluice serve` may take to answer `/v1/health`.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A blocking client of one Sluice's control API.
 pub struct Api {
@@ -100,13 +100,14 @@ pub fn start(
     io: IoKind,
     workers: usize,
     transports: usize,
+    wrapper: Option<&str>,
 ) -> Result<Sluice, BenchError> {
     let http_port = target::free_tcp_port()?;
     let media_port = target::free_udp_port()?;
     let (lo, hi) = target::free_udp_range((transports + 8) as u16)?;
     let name = format!("sluice-{}", io_flag(io));
     let (log, log_file) = target::log_file(&name)?;
-    let child = Command::new(bin)
+    let child = target::command(wrapper, bin)
         .args(["serve", "--http"])
         .arg(format!("127.0.0.1:{http_port}"))
         .args(["--media-ip", "127.0.0.1", "--media-port"])
@@ -169,7 +170,8 @@ pub fn clock_rate(codec: Codec) -> u32 {
     }
 }
 
-/// Builds the topology; returns each producer's destination address and the payload type.
+/// Builds the topology, records each producer's destination address in the process, and
+/// returns the payload type to send.
 pub fn build_topology(
     sluice: &mut Sluice,
     codec: Codec,

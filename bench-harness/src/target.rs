@@ -2,11 +2,17 @@
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::error::BenchError;
 
-/// A started forwarder. Killed (SIGKILL) when dropped: its numbers are taken by then.
+/// How long a forwarder may take to exit after SIGTERM (valgrind writes its profile then).
+const STOP_GRACE: Duration = Duration::from_secs(60);
+
+/// A started forwarder. Stopped when dropped: SIGTERM (so a `--wrapper` such as valgrind can
+/// write its output), SIGKILL if it has not exited within [`STOP_GRACE`].
 pub struct TargetProcess {
     pub name: String,
     pub child: Child,
@@ -37,8 +43,33 @@ impl TargetProcess {
 
 impl Drop for TargetProcess {
     fn drop(&mut self) {
+        // kill(1) rather than kill(2): the harness has no unsafe code of its own.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A command for `program`, prefixed by `wrapper` (whitespace-separated words) when given.
+pub fn command(wrapper: Option<&str>, program: &std::path::Path) -> Command {
+    let mut words = wrapper.into_iter().flat_map(str::split_ascii_whitespace);
+    match words.next() {
+        Some(first) => {
+            let mut c = Command::new(first);
+            c.args(words).arg(program);
+            c
+        }
+        None => Command::new(program),
     }
 }
 
@@ -84,4 +115,28 @@ pub fn free_udp_range(len: u16) -> Result<(u16, u16), BenchError> {
     Err(BenchError::Target(format!(
         "no {len} free consecutive UDP ports found"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn wrapper_words_come_before_the_program() {
+        let c = command(Some("valgrind  --tool=callgrind"), Path::new("/bin/sluice"));
+        assert_eq!(c.get_program(), "valgrind");
+        let args: Vec<_> = c.get_args().collect();
+        assert_eq!(args, ["--tool=callgrind", "/bin/sluice"]);
+        let plain = command(None, Path::new("/bin/sluice"));
+        assert_eq!(plain.get_program(), "/bin/sluice");
+        assert_eq!(plain.get_args().count(), 0);
+        assert_eq!(command(Some("  "), Path::new("x")).get_program(), "x");
+    }
+
+    #[test]
+    fn free_range_is_bindable() {
+        let (lo, hi) = free_udp_range(4).unwrap();
+        assert_eq!(hi - lo, 3);
+    }
 }
