@@ -45,9 +45,21 @@ pub fn parse_stat(text: &str) -> Option<StatTicks> {
     Some(StatTicks { utime, stime })
 }
 
-/// Parses `/proc/.../schedstat`: `run_ns wait_ns timeslices`; returns `run_ns`.
-pub fn parse_schedstat(text: &str) -> Option<u64> {
-    text.split_ascii_whitespace().next()?.parse().ok()
+/// The fields of `/proc/.../schedstat` the harness uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Schedstat {
+    /// Time on a CPU, ns.
+    pub run_ns: u64,
+    /// Times the task was scheduled onto a CPU (each wake-up from a blocking wait is one).
+    pub slices: u64,
+}
+
+/// Parses `/proc/.../schedstat`: `run_ns wait_ns timeslices`.
+pub fn parse_schedstat(text: &str) -> Option<Schedstat> {
+    let mut f = text.split_ascii_whitespace();
+    let run_ns = f.next()?.parse().ok()?;
+    let slices = f.nth(1)?.parse().ok()?;
+    Some(Schedstat { run_ns, slices })
 }
 
 /// One thread at one edge of the window.
@@ -55,6 +67,7 @@ pub fn parse_schedstat(text: &str) -> Option<u64> {
 pub struct TaskCpu {
     pub name: String,
     pub run_ns: u64,
+    pub slices: u64,
 }
 
 /// A process's CPU counters at one instant.
@@ -86,16 +99,20 @@ impl ProcSnapshot {
 }
 
 fn read_task(dir: &Path) -> Option<TaskCpu> {
-    let run_ns = parse_schedstat(&fs::read_to_string(dir.join("schedstat")).ok()?)?;
+    let st = parse_schedstat(&fs::read_to_string(dir.join("schedstat")).ok()?)?;
     let name = fs::read_to_string(dir.join("comm"))
         .ok()?
         .trim()
         .to_string();
-    Some(TaskCpu { name, run_ns })
+    Some(TaskCpu {
+        name,
+        run_ns: st.run_ns,
+        slices: st.slices,
+    })
 }
 
-/// Nanoseconds on CPU of one thread of this process (`/proc/self/task/<tid>/schedstat`).
-pub fn thread_run_ns(tid: u32) -> Result<u64, BenchError> {
+/// CPU time and runs of one thread of this process (`/proc/self/task/<tid>/schedstat`).
+pub fn thread_schedstat(tid: u32) -> Result<Schedstat, BenchError> {
     let path = format!("/proc/self/task/{tid}/schedstat");
     parse_schedstat(&read_to_string(&path)?).ok_or(BenchError::Proc(path))
 }
@@ -119,6 +136,8 @@ pub struct CpuDelta {
     /// Sum of the threads' `schedstat` run time: threads alive at both edges by difference,
     /// threads born in the window in full.
     pub sched_ns: u64,
+    /// Times the process's threads were scheduled in (wake-ups), threads alive at both edges.
+    pub slices: u64,
     /// `utime + stime` of `/proc/<pid>/stat`, converted to nanoseconds (10 ms resolution).
     pub stat_ns: u64,
     /// `utime` alone, nanoseconds.
@@ -138,15 +157,17 @@ impl CpuDelta {
     pub fn between(start: &ProcSnapshot, end: &ProcSnapshot) -> Self {
         let mut by_name: BTreeMap<&str, u64> = BTreeMap::new();
         let mut sched_ns = 0;
+        let mut slices = 0;
         let mut born = 0;
         for (tid, t) in &end.tasks {
-            let before = match start.tasks.get(tid) {
-                Some(s) => s.run_ns,
+            let (before, before_slices) = match start.tasks.get(tid) {
+                Some(s) => (s.run_ns, s.slices),
                 None => {
                     born += 1;
-                    0
+                    (0, 0)
                 }
             };
+            slices += t.slices.saturating_sub(before_slices);
             let d = t.run_ns.saturating_sub(before);
             sched_ns += d;
             *by_name.entry(&t.name).or_default() += d;
@@ -165,6 +186,7 @@ impl CpuDelta {
         by_thread.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Self {
             sched_ns,
+            slices,
             stat_ns: user_ns + sys_ns,
             user_ns,
             sys_ns,
@@ -199,7 +221,14 @@ mod tests {
 
     #[test]
     fn schedstat_first_field_is_run_time() {
-        assert_eq!(parse_schedstat("82870123 485523 2\n"), Some(82_870_123));
+        assert_eq!(
+            parse_schedstat("82870123 485523 2\n"),
+            Some(Schedstat {
+                run_ns: 82_870_123,
+                slices: 2
+            })
+        );
+        assert_eq!(parse_schedstat("82870123 485523"), None);
         assert_eq!(parse_schedstat(""), None);
         assert_eq!(parse_schedstat("x 1 2"), None);
     }
@@ -208,6 +237,7 @@ mod tests {
         TaskCpu {
             name: name.into(),
             run_ns,
+            slices: run_ns / 100,
         }
     }
 
@@ -239,6 +269,7 @@ mod tests {
         };
         let d = CpuDelta::between(&start, &end);
         assert_eq!(d.sched_ns, 500 + 2_000_000 + 300);
+        assert_eq!(d.slices, 5 + 20_000 + 3);
         assert_eq!(d.user_ns, 30 * 10_000_000);
         assert_eq!(d.sys_ns, 70 * 10_000_000);
         assert_eq!(d.stat_ns, 100 * 10_000_000);
@@ -277,6 +308,7 @@ mod tests {
         let s = ProcSnapshot::read(me).unwrap();
         let tid = current_tid().unwrap();
         assert!(s.tasks.contains_key(&tid));
-        assert!(thread_run_ns(tid).unwrap() > 0);
+        let st = thread_schedstat(tid).unwrap();
+        assert!(st.run_ns > 0 && st.slices > 0);
     }
 }

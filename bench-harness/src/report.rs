@@ -63,6 +63,8 @@ pub struct Measurement {
     pub io: String,
     pub repeat: usize,
     pub window_s: f64,
+    /// `/proc/loadavg` when the window closed: how busy the shared machine was.
+    pub loadavg: String,
     /// Marked packets sent, all producers.
     pub sent: u64,
     /// `sent × consumers`.
@@ -81,6 +83,9 @@ pub struct Measurement {
     pub sys_ns_per_pkt: Option<f64>,
     /// Share of one core the forwarder used, %.
     pub core_util_pct: f64,
+    /// Forwarded packets per time a forwarder thread was scheduled in: the batch it served per
+    /// wake-up (what amortises each wake-up's fixed cost).
+    pub packets_per_wakeup: Option<f64>,
     pub harness: HarnessCpu,
     pub sender_errors: u64,
     pub max_burst: u64,
@@ -221,10 +226,10 @@ pub fn markdown(report: &RunReport) -> String {
     let _ = writeln!(
         out,
         "| rep | forwarder | io | fwd pkt/s | loss % | p50 µs | p99 µs | p99.9 µs | CPU ns/pkt | \
-         stat ns/pkt (user+sys) | fwd core % | × floor uring | × floor mmsg | harness ns/pkt | \
+         stat ns/pkt (user+sys) | fwd core % | pkt/wake | × floor uring | × floor mmsg | harness ns/pkt | \
          send/recv core % |"
     );
-    let _ = writeln!(out, "|{}", "---|".repeat(15));
+    let _ = writeln!(out, "|{}", "---|".repeat(16));
     for m in &report.measurements {
         let r = report.ratios.iter().find(|r| r.repeat == m.repeat);
         let (vs_u, vs_m) = match (m.forwarder.as_str(), m.io.as_str(), r) {
@@ -238,7 +243,7 @@ pub fn markdown(report: &RunReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {:.3} | {:.0} | {:.0} | {:.0} | {} | {} ({}+{}) | {:.1} | {} | {} | {} | {:.0}/{:.0} |",
+            "| {} | {} | {} | {:.0} | {:.3} | {:.0} | {:.0} | {:.0} | {} | {} ({}+{}) | {:.1} | {} | {} | {} | {} | {:.0}/{:.0} |",
             m.repeat,
             m.forwarder,
             m.io,
@@ -252,6 +257,7 @@ pub fn markdown(report: &RunReport) -> String {
             opt(m.user_ns_per_pkt, 0),
             opt(m.sys_ns_per_pkt, 0),
             m.core_util_pct,
+            opt(m.packets_per_wakeup, 0),
             opt(vs_u, 2),
             opt(vs_m, 2),
             opt(m.harness.ns_per_pkt, 0),
@@ -389,6 +395,7 @@ mod tests {
             io: io.into(),
             repeat,
             window_s: 1.0,
+            loadavg: String::new(),
             sent: 10,
             expected: 100,
             received: 100,
@@ -401,6 +408,7 @@ mod tests {
             user_ns_per_pkt: None,
             sys_ns_per_pkt: None,
             core_util_pct: 0.0,
+            packets_per_wakeup: None,
             harness: HarnessCpu::default(),
             sender_errors: 0,
             max_burst: 0,

@@ -230,17 +230,20 @@ impl Bench<'_> {
         let t0 = Instant::now();
         let p0 = ProcSnapshot::read(target.pid())?;
         let (s0, r0) = (
-            cpu::thread_run_ns(sender.tid)?,
-            cpu::thread_run_ns(receiver.tid)?,
+            cpu::thread_schedstat(sender.tid)?.run_ns,
+            cpu::thread_schedstat(receiver.tid)?.run_ns,
         );
         thread::sleep(Duration::from_secs_f64(a.duration));
         ctl.measuring.store(false, Ordering::Relaxed);
         let p1 = ProcSnapshot::read(target.pid())?;
         let (s1, r1) = (
-            cpu::thread_run_ns(sender.tid)?,
-            cpu::thread_run_ns(receiver.tid)?,
+            cpu::thread_schedstat(sender.tid)?.run_ns,
+            cpu::thread_schedstat(receiver.tid)?.run_ns,
         );
         let window_s = t0.elapsed().as_secs_f64();
+        let loadavg = std::fs::read_to_string("/proc/loadavg")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
         target.check_alive()?;
 
         ctl.stop_sending.store(true, Ordering::Relaxed);
@@ -260,6 +263,7 @@ impl Bench<'_> {
             io: io_flag(io).into(),
             repeat,
             window_s,
+            loadavg,
             sent: sent_measured,
             expected,
             received,
@@ -271,6 +275,7 @@ impl Bench<'_> {
             user_ns_per_pkt: per_packet(cpu.user_ns, received),
             sys_ns_per_pkt: per_packet(cpu.sys_ns, received),
             core_util_pct: util_pct(cpu.sched_ns, window_s),
+            packets_per_wakeup: per_packet(received, cpu.slices),
             cpu,
             harness: HarnessCpu {
                 sender_ns,
