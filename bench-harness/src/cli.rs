@@ -84,9 +84,13 @@ pub struct PlainArgs {
     /// Worker threads of Sluice (`--workers`) and of the floor.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
-    /// I/O backends: Sluice runs once per backend; the floor always runs with both.
+    /// I/O backends Sluice runs with, once each.
     #[arg(long, value_enum, default_value_t = IoChoice::Both)]
     pub io: IoChoice,
+    /// I/O backends the floor runs with, once each (`both` unless a `--wrapper` cannot run
+    /// io_uring: valgrind 3.19 hangs on it).
+    #[arg(long, value_enum, default_value_t = IoChoice::Both)]
+    pub floor_io: IoChoice,
     /// The `sluice` binary [default: `sluice` next to this executable].
     #[arg(long)]
     pub sluice_bin: Option<PathBuf>,

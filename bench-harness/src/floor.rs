@@ -33,6 +33,9 @@ use crate::target::{self, TargetProcess};
 /// The worker loop's poll timeout (engine/src/worker.rs `TICK`).
 const TICK: Duration = Duration::from_millis(100);
 
+/// How long the floor may take to bind and print its ports (longer under a `--wrapper`).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Where one receiving socket's datagrams go.
 struct Route {
     out: Vec<(SockId, SocketAddr)>,
@@ -191,10 +194,23 @@ pub fn start(
         log,
         dests: Vec::new(),
     };
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| BenchError::io("floor stdout", e))?;
+    // Read the READY line on a thread of its own, so that a floor that never answers is an
+    // error rather than a hang.
+    let (line_tx, line_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = line_tx.send(r);
+    });
+    let line = match line_rx.recv_timeout(READY_TIMEOUT) {
+        Ok(r) => r.map_err(|e| BenchError::io("floor stdout", e))?,
+        Err(_) => {
+            return Err(BenchError::Target(format!(
+                "floor did not print READY within {READY_TIMEOUT:?}; see {}",
+                process.log.display()
+            )));
+        }
+    };
     process.dests = parse_ready(&line).ok_or_else(|| {
         BenchError::Target(format!(
             "floor did not start ({:?}); see {}",

@@ -137,7 +137,7 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
             eprintln!("{}", progress(&m));
             measurements.push(m);
         }
-        for io in [IoKind::Uring, IoKind::Mmsg] {
+        for io in a.floor_io.kinds() {
             let mut f = floor::start(io, a.workers, a.consumers, receivers, a.wrapper.as_deref())?;
             // The floor forwards bytes as they come: any payload type will do.
             let pt = 100;
@@ -154,7 +154,8 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
         config: json!({
             "producers": a.producers, "consumers": a.consumers, "rate": a.rate,
             "size": a.size, "duration_s": a.duration, "warmup_s": a.warmup,
-            "workers": a.workers, "codec": a.codec, "tick_us": a.tick_us,
+            "workers": a.workers, "codec": a.codec, "io": a.io.kinds().into_iter().map(io_flag).collect::<Vec<_>>(),
+            "floor_io": a.floor_io.kinds().into_iter().map(io_flag).collect::<Vec<_>>(), "tick_us": a.tick_us,
             "repeat": a.repeat, "drain_ms": a.drain_ms,
             "harness_core": bench.core.map(|c| c.id), "wrapper": a.wrapper, "sluice_bin": bin.display().to_string(),
             "cpu_source": "sum of /proc/<pid>/task/*/schedstat run time (ns); \
