@@ -125,10 +125,10 @@ fn forward(
     producers: &[(usize, Vec<SocketAddr>)],
     ports: &mpsc::Sender<Result<(usize, u16), BenchError>>,
 ) -> Result<(), BenchError> {
-    let err = |what: &str| {
-        let what = what.to_string();
+    // A plain fn pointer: building the error allocates only when there is one.
+    fn err(what: &'static str) -> impl Fn(std::io::Error) -> BenchError {
         move |e| BenchError::io(what, e)
-    };
+    }
     let mut backend = Backend::new(io).map_err(err("floor backend"))?;
     let mut fanout = Fanout {
         routes: Vec::new(),
@@ -151,10 +151,11 @@ fn forward(
         fanout.routes[slot] = Some(Route { out });
         let _ = ports.send(Ok((*p, port)));
     }
+    // Nothing in this loop allocates (as on Sluice's forwarding path).
     loop {
-        backend
-            .poll(Some(TICK), &mut fanout)
-            .map_err(err("floor poll"))?;
+        if let Err(e) = backend.poll(Some(TICK), &mut fanout) {
+            return Err(BenchError::io("floor poll", e));
+        }
     }
 }
 
