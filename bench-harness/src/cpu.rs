@@ -197,9 +197,41 @@ impl CpuDelta {
     }
 }
 
+/// The machine's UDP receive-buffer drops (`RcvbufErrors` of the `Udp:` lines of
+/// `/proc/net/snmp`): datagrams the kernel discarded because a socket's queue was full. Not
+/// per process, so it names no culprit, but it tells a loss in a socket queue (a reader that
+/// fell behind) from a drop inside the forwarder.
+pub fn udp_rcvbuf_errors() -> Result<u64, BenchError> {
+    let path = "/proc/net/snmp";
+    parse_udp_rcvbuf_errors(&read_to_string(path)?).ok_or_else(|| BenchError::Proc(path.into()))
+}
+
+/// Parses the `Udp:` header and value lines of `/proc/net/snmp` for `RcvbufErrors`.
+pub fn parse_udp_rcvbuf_errors(text: &str) -> Option<u64> {
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let header = udp.next()?;
+    let values = udp.next()?;
+    let col = header
+        .split_ascii_whitespace()
+        .position(|w| w == "RcvbufErrors")?;
+    values.split_ascii_whitespace().nth(col)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn udp_rcvbuf_errors_by_column_name() {
+        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+                    Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n\
+                    Udp: 53642468 27 11184 53676722 11183 0\n\
+                    UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n\
+                    UdpLite: 0 0 0 0 0 0\n";
+        assert_eq!(parse_udp_rcvbuf_errors(snmp), Some(11_183));
+        assert_eq!(parse_udp_rcvbuf_errors("Udp: InDatagrams\nUdp: 5\n"), None);
+        assert_eq!(parse_udp_rcvbuf_errors(""), None);
+    }
 
     // A line in proc(5)'s format, with a command name holding ") (".
     const STAT: &str = "4242 (sluice ) (x) S 1 4242 4242 0 -1 4194560 1031 0 0 0 \

@@ -88,6 +88,9 @@ pub struct Measurement {
     pub packets_per_wakeup: Option<f64>,
     pub harness: HarnessCpu,
     pub sender_errors: u64,
+    /// Datagrams the kernel dropped machine-wide in the window because a UDP socket's queue
+    /// was full (`/proc/net/snmp` `RcvbufErrors`).
+    pub udp_rcvbuf_errors: u64,
     pub max_burst: u64,
     pub foreign: u64,
     pub misrouted: u64,
@@ -225,7 +228,7 @@ pub fn markdown(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| rep | forwarder | io | fwd pkt/s | loss % | p50 µs | p99 µs | p99.9 µs | CPU ns/pkt | \
+        "| rep | forwarder | io | fwd pkt/s | loss % (rcvbuf drops) | p50 µs | p99 µs | p99.9 µs | CPU ns/pkt | \
          stat ns/pkt (user+sys) | fwd core % | pkt/wake | × floor uring | × floor mmsg | harness ns/pkt | \
          send/recv core % |"
     );
@@ -243,12 +246,13 @@ pub fn markdown(report: &RunReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {:.3} | {:.0} | {:.0} | {:.0} | {} | {} ({}+{}) | {:.1} | {} | {} | {} | {} | {:.0}/{:.0} |",
+            "| {} | {} | {} | {:.0} | {:.3} ({}) | {:.0} | {:.0} | {:.0} | {} | {} ({}+{}) | {:.1} | {} | {} | {} | {} | {:.0}/{:.0} |",
             m.repeat,
             m.forwarder,
             m.io,
             m.forwarded_pps,
             m.loss_pct,
+            m.udp_rcvbuf_errors,
             m.latency.p50_us,
             m.latency.p99_us,
             m.latency.p999_us,
@@ -411,6 +415,7 @@ mod tests {
             packets_per_wakeup: None,
             harness: HarnessCpu::default(),
             sender_errors: 0,
+            udp_rcvbuf_errors: 0,
             max_burst: 0,
             foreign: 0,
             misrouted: 0,

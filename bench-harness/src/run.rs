@@ -230,6 +230,7 @@ impl Bench<'_> {
         ctl.measuring.store(true, Ordering::Relaxed);
         let t0 = Instant::now();
         let p0 = ProcSnapshot::read(target.pid())?;
+        let udp0 = cpu::udp_rcvbuf_errors()?;
         let (s0, r0) = (
             cpu::thread_schedstat(sender.tid)?.run_ns,
             cpu::thread_schedstat(receiver.tid)?.run_ns,
@@ -237,6 +238,7 @@ impl Bench<'_> {
         thread::sleep(Duration::from_secs_f64(a.duration));
         ctl.measuring.store(false, Ordering::Relaxed);
         let p1 = ProcSnapshot::read(target.pid())?;
+        let udp1 = cpu::udp_rcvbuf_errors()?;
         let (s1, r1) = (
             cpu::thread_schedstat(sender.tid)?.run_ns,
             cpu::thread_schedstat(receiver.tid)?.run_ns,
@@ -286,6 +288,7 @@ impl Bench<'_> {
                 ns_per_pkt: per_packet(sender_ns + receiver_ns, received),
             },
             sender_errors: sent.errors,
+            udp_rcvbuf_errors: udp1.saturating_sub(udp0),
             max_burst: sent.max_burst,
             foreign: recv.foreign,
             misrouted: recv.misrouted,
