@@ -12,12 +12,16 @@
 //! thread p mod N), each pinned to core p mod N as Sluice pins worker i to core i.
 //!
 //! Protocol with the harness: once bound, it prints one line `READY <port> <port> …` (producer
-//! order) on stdout, then forwards until killed.
+//! order) on stdout, then forwards until killed, printing `DROPS <n>` every 200 ms: datagrams
+//! it could not queue (no free send slot) or the kernel refused, since start, as Sluice's
+//! `no_send_buffer` drops and send errors.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -74,6 +78,7 @@ pub fn serve(args: &FloorArgs) -> Result<(), BenchError> {
     let workers = args.workers.clamp(1, producers);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let (port_tx, port_rx) = mpsc::channel::<Result<(usize, u16), BenchError>>();
+    let drops: Vec<Arc<AtomicU64>> = (0..workers).map(|_| Arc::default()).collect();
     let mut handles = Vec::new();
     for w in 0..workers {
         let mine: Vec<(usize, Vec<SocketAddr>)> = (w..producers)
@@ -83,6 +88,7 @@ pub fn serve(args: &FloorArgs) -> Result<(), BenchError> {
         let core = (!cores.is_empty()).then(|| cores[w % cores.len()]);
         let io = args.io.kind();
         let port_tx = port_tx.clone();
+        let drops = drops[w].clone();
         handles.push(
             thread::Builder::new()
                 .name(format!("floor-worker-{w}"))
@@ -90,7 +96,7 @@ pub fn serve(args: &FloorArgs) -> Result<(), BenchError> {
                     if let Some(core) = core {
                         core_affinity::set_for_current(core);
                     }
-                    if let Err(e) = forward(io, &mine, &port_tx) {
+                    if let Err(e) = forward(io, &mine, &port_tx, &drops) {
                         let _ = port_tx.send(Err(e));
                     }
                 })
@@ -110,9 +116,21 @@ pub fn serve(args: &FloorArgs) -> Result<(), BenchError> {
     writeln!(out, "READY {}", line.join(" ")).map_err(|e| BenchError::io("stdout", e))?;
     out.flush().map_err(|e| BenchError::io("stdout", e))?;
     drop(out);
-    // A worker only comes back with an error; report the first.
-    if let Ok(Err(e)) = port_rx.recv() {
-        return Err(e);
+    // Workers only come back with an error: report the first; until then, publish drops.
+    loop {
+        match port_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        let n: u64 = drops.iter().map(|d| d.load(Ordering::Relaxed)).sum();
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "DROPS {n}")
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            break;
+        }
     }
     for h in handles {
         let _ = h.join();
@@ -124,6 +142,7 @@ fn forward(
     io: IoKind,
     producers: &[(usize, Vec<SocketAddr>)],
     ports: &mpsc::Sender<Result<(usize, u16), BenchError>>,
+    drops: &AtomicU64,
 ) -> Result<(), BenchError> {
     // A plain fn pointer: building the error allocates only when there is one.
     fn err(what: &'static str) -> impl Fn(std::io::Error) -> BenchError {
@@ -156,6 +175,11 @@ fn forward(
         if let Err(e) = backend.poll(Some(TICK), &mut fanout) {
             return Err(BenchError::io("floor poll", e));
         }
+        // Sluice's worker publishes its counters once per poll too.
+        drops.store(
+            fanout.no_buffer + backend.stats().tx_errors,
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -194,14 +218,27 @@ pub fn start(
         child,
         log,
         dests: Vec::new(),
+        drops: None,
     };
     // Read the READY line on a thread of its own, so that a floor that never answers is an
     // error rather than a hang.
     let (line_tx, line_rx) = mpsc::channel();
+    let (drops_tx, drops_rx) = mpsc::channel();
     thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let r = reader.read_line(&mut line).map(|_| line);
         let _ = line_tx.send(r);
+        for l in reader.lines() {
+            let Ok(l) = l else { break };
+            if let Some(n) = l
+                .strip_prefix("DROPS ")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                && drops_tx.send(n).is_err()
+            {
+                break;
+            }
+        }
     });
     let line = match line_rx.recv_timeout(READY_TIMEOUT) {
         Ok(r) => r.map_err(|e| BenchError::io("floor stdout", e))?,
@@ -219,6 +256,7 @@ pub fn start(
             process.log.display()
         ))
     })?;
+    process.drops = Some(drops_rx);
     process.check_alive()?;
     Ok(process)
 }

@@ -91,6 +91,9 @@ pub struct Measurement {
     /// Datagrams the kernel dropped machine-wide in the window because a UDP socket's queue
     /// was full (`/proc/net/snmp` `RcvbufErrors`).
     pub udp_rcvbuf_errors: u64,
+    /// Datagrams the forwarder itself dropped over its whole run (warm-up included): the sum
+    /// of Sluice's drop counters, or the floor's no-send-slot and send-error count.
+    pub forwarder_drops: Option<u64>,
     pub max_burst: u64,
     pub foreign: u64,
     pub misrouted: u64,
@@ -228,7 +231,7 @@ pub fn markdown(report: &RunReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| rep | forwarder | io | fwd pkt/s | loss % (rcvbuf drops) | p50 µs | p99 µs | p99.9 µs | CPU ns/pkt | \
+        "| rep | forwarder | io | fwd pkt/s | loss % (fwd drops, rcvbuf drops) | p50 µs | p99 µs | p99.9 µs | CPU ns/pkt | \
          stat ns/pkt (user+sys) | fwd core % | pkt/wake | × floor uring | × floor mmsg | harness ns/pkt | \
          send/recv core % |"
     );
@@ -246,12 +249,14 @@ pub fn markdown(report: &RunReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.0} | {:.3} ({}) | {:.0} | {:.0} | {:.0} | {} | {} ({}+{}) | {:.1} | {} | {} | {} | {} | {:.0}/{:.0} |",
+            "| {} | {} | {} | {:.0} | {:.3} ({}, {}) | {:.0} | {:.0} | {:.0} | {} | {} ({}+{}) | {:.1} | {} | {} | {} | {} | {:.0}/{:.0} |",
             m.repeat,
             m.forwarder,
             m.io,
             m.forwarded_pps,
             m.loss_pct,
+            m.forwarder_drops
+                .map_or_else(|| "–".to_string(), |d| d.to_string()),
             m.udp_rcvbuf_errors,
             m.latency.p50_us,
             m.latency.p99_us,
@@ -416,6 +421,7 @@ mod tests {
             harness: HarnessCpu::default(),
             sender_errors: 0,
             udp_rcvbuf_errors: 0,
+            forwarder_drops: None,
             max_burst: 0,
             foreign: 0,
             misrouted: 0,

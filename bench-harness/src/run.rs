@@ -133,7 +133,11 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
             )?;
             let pt = sluice::build_topology(&mut s, a.codec, receivers, a.consumers)?;
             let mut m = bench.measure(&mut s.process, pt, repeat, "sluice", io)?;
-            m.sluice_counters = Some(sluice::worker_totals(&s.api)?);
+            let counters = sluice::worker_totals(&s.api)?;
+            m.forwarder_drops = counters["drops"]
+                .as_object()
+                .map(|d| d.values().filter_map(serde_json::Value::as_u64).sum());
+            m.sluice_counters = Some(counters);
             eprintln!("{}", progress(&m));
             measurements.push(m);
         }
@@ -289,6 +293,7 @@ impl Bench<'_> {
             },
             sender_errors: sent.errors,
             udp_rcvbuf_errors: udp1.saturating_sub(udp0),
+            forwarder_drops: target.latest_drops(),
             max_burst: sent.max_burst,
             foreign: recv.foreign,
             misrouted: recv.misrouted,

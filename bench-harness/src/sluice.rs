@@ -129,6 +129,7 @@ pub fn start(
         child,
         log,
         dests: Vec::new(),
+        drops: None,
     };
     let api = Api::new(http_port)?;
     let deadline = Instant::now() + START_TIMEOUT;

@@ -20,11 +20,19 @@ pub struct TargetProcess {
     pub log: PathBuf,
     /// Each producer's destination: the forwarder's receiving address for that producer.
     pub dests: Vec<SocketAddr>,
+    /// The floor's running count of dropped datagrams (its `DROPS` lines); `None` for Sluice,
+    /// whose drops come from its API.
+    pub drops: Option<std::sync::mpsc::Receiver<u64>>,
 }
 
 impl TargetProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The latest drop count the floor reported, if it reports one.
+    pub fn latest_drops(&self) -> Option<u64> {
+        self.drops.as_ref().and_then(|rx| rx.try_iter().last())
     }
 
     /// Fails when the child has already exited.
