@@ -68,7 +68,7 @@ impl Handler for Fanout {
 /// Runs the floor forwarder (the `floor` subcommand); returns only on error.
 pub fn serve(args: &FloorArgs) -> Result<(), BenchError> {
     let c = args.consumers.max(1);
-    if args.targets.is_empty() || args.targets.len() % c != 0 {
+    if args.targets.is_empty() || !args.targets.chunks_exact(c).remainder().is_empty() {
         return Err(BenchError::Args(format!(
             "{} targets is not a multiple of {c} consumers",
             args.targets.len()
