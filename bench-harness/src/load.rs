@@ -321,3 +321,68 @@ fn recv_loop(
         rx_errors: st.rx_truncated + st.rx_no_buffer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver(consumers: usize, streams: usize, epoch: Instant) -> Receiver {
+        Receiver {
+            epoch,
+            consumers,
+            // SockId(i) is stream i.
+            stream_of: (0..streams).map(Some).collect(),
+            measured: vec![0; streams],
+            latency: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).unwrap(),
+            foreign: 0,
+            misrouted: 0,
+        }
+    }
+
+    fn packet(producer: u16, measured: bool, sent_ns: u64) -> Vec<u8> {
+        let mut buf = vec![0u8; 200];
+        let rtp = RtpFields {
+            payload_type: 111,
+            ssrc: producer_ssrc(producer.into()),
+            seq: 1,
+            timestamp: 0,
+        };
+        let st = Stamp {
+            producer,
+            measured,
+            seq: 1,
+            sent_ns,
+        };
+        let n = stamp::write_packet(&mut buf, 200, rtp, st);
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn receiver_counts_marked_packets_per_stream_and_flags_the_rest() {
+        // A backend only to lend its send queue to the handler; nothing is sent.
+        let mut backend = Backend::new(IoKind::Mmsg).unwrap();
+        let epoch = Instant::now();
+        // Two producers with two consumers each: streams 0,1 are producer 0's; 2,3 producer 1's.
+        let mut rx = receiver(2, 4, epoch);
+        let from: SocketAddr = ([127, 0, 0, 1], 9).into();
+        let sent_ns = epoch.elapsed().as_nanos() as u64;
+        for (sock, producer, measured) in [
+            (0, 0, true),
+            (1, 0, true),
+            (1, 0, true),
+            (2, 1, true),
+            (3, 1, false), // outside the window: ignored
+            (3, 0, true),  // producer 0's packet on producer 1's consumer
+        ] {
+            let mut p = packet(producer, measured, sent_ns);
+            rx.on_datagram(SockId(sock), from, &mut p, backend.tx());
+        }
+        rx.on_datagram(SockId(0), from, &mut [0x80u8; 40], backend.tx());
+        rx.on_datagram(SockId(7), from, &mut packet(0, true, 0), backend.tx());
+        assert_eq!(rx.measured, vec![1, 2, 1, 0]);
+        assert_eq!(rx.misrouted, 1);
+        assert_eq!(rx.foreign, 2, "no stamp, and an unknown socket");
+        assert_eq!(rx.latency.len(), 4);
+    }
+}
