@@ -9,13 +9,16 @@
 //! Hot-path objects live in slabs indexed by small integers; the UUIDs of the API map to those
 //! indices only on the control path.
 
+mod codecs;
 mod consumer;
 mod core;
 mod counters;
 mod events;
+mod key_frame_request_manager;
 mod producer;
 mod router;
 mod rtp_stream;
+mod rtp_stream_send;
 mod seq_manager;
 mod slab;
 mod transport;
@@ -25,6 +28,8 @@ pub mod ortc;
 pub mod rtp_parameters;
 pub mod supported_rtp_capabilities;
 
+#[cfg(test)]
+mod rtcp_tests;
 #[cfg(test)]
 mod tests;
 
