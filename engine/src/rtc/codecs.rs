@@ -73,7 +73,12 @@ fn vp8_key_frame(p: &[u8]) -> bool {
 
 fn vp9_key_frame(p: &[u8]) -> bool {
     let Some(&b0) = p.first() else { return false };
-    let (i, pbit, l, b) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x20 != 0, b0 & 0x08 != 0);
+    let (i, pbit, l, b) = (
+        b0 & 0x80 != 0,
+        b0 & 0x40 != 0,
+        b0 & 0x20 != 0,
+        b0 & 0x08 != 0,
+    );
     if pbit || !b {
         return false;
     }

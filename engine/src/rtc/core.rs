@@ -567,9 +567,6 @@ impl WorkerCore {
             return Ok(());
         }
         self.producers[p].paused = paused;
-        if !paused {
-            self.key_frame_on_producer_resume(p);
-        }
         for &c in &self.producers[p].consumers {
             let consumer = &mut self.consumers[c];
             if consumer.set_producer_paused(paused) {
@@ -580,6 +577,9 @@ impl WorkerCore {
                     Event::ConsumerProducerResume { consumer_id }
                 });
             }
+        }
+        if !paused {
+            self.key_frame_on_producer_resume(p);
         }
         Ok(())
     }

@@ -57,16 +57,16 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::WorkerCore;
-use crate::rtc::consumer::Consumer;
-use crate::rtc::counters::{DropReason, WorkerCounters};
-use crate::rtc::producer::Producer;
-use crate::rtc::slab::Slab;
-use crate::rtc::key_frame_request_manager::KeyFrameRequest;
-use crate::rtc::rtp_parameters::{MediaKind, RtpParameters};
-use crate::rtc::rtp_stream::{RtpStreamRecv, ticks};
-use crate::rtc::transport::Transport;
 use crate::net::{MAX_DATAGRAM, Transmit};
 use crate::rtc::RtcError;
+use crate::rtc::consumer::Consumer;
+use crate::rtc::counters::{DropReason, WorkerCounters};
+use crate::rtc::key_frame_request_manager::KeyFrameRequest;
+use crate::rtc::producer::Producer;
+use crate::rtc::rtp_parameters::{MediaKind, RtpParameters};
+use crate::rtc::rtp_stream::{RtpStreamRecv, ticks};
+use crate::rtc::slab::Slab;
+use crate::rtc::transport::Transport;
 use crate::wire::rtcp::{
     self, ReportBlock, RtcpPacket, SenderInfo, write_fir, write_pli, write_receiver_report,
     write_sdes_cname, write_sdes_cnames, write_sender_report,
@@ -497,7 +497,9 @@ fn send_sender_reports<T: Transmit>(
     let mut i = 0;
     loop {
         let n = transport.consumers.len();
-        while i < n && due_sender_info(&consumers[transport.consumers[i]], producers, ntp, now).is_none() {
+        while i < n
+            && due_sender_info(&consumers[transport.consumers[i]], producers, ntp, now).is_none()
+        {
             i += 1;
         }
         if i == n {

@@ -165,10 +165,7 @@ mod tests {
         let mut m = KeyFrameRequestManager::default();
         assert!(m.key_frame_needed(t0, KeyFrameRequest::Pli));
         m.key_frame_received();
-        assert!(m.key_frame_needed(
-            t0 + Duration::from_millis(10),
-            KeyFrameRequest::Pli
-        ));
+        assert!(m.key_frame_needed(t0 + Duration::from_millis(10), KeyFrameRequest::Pli));
     }
 
     #[test]

@@ -121,10 +121,10 @@ impl RtpStreamRecv {
     /// first report.
     pub(crate) fn rtp_timestamp_at(&self, now: Instant) -> Option<u32> {
         let sr = self.last_sr?;
-        Some(sr.rtp.wrapping_add(ticks(
-            now.saturating_duration_since(sr.at),
-            self.clock_rate,
-        )))
+        Some(
+            sr.rtp
+                .wrapping_add(ticks(now.saturating_duration_since(sr.at), self.clock_rate)),
+        )
     }
 
     /// The reception report block about this stream at `now` (RFC 3550 §6.4.1, computed as in
@@ -153,8 +153,8 @@ impl RtpStreamRecv {
         ReportBlock {
             ssrc: self.ssrc,
             fraction_lost,
-            cumulative_lost: (expected as i64 - received as i64)
-                .clamp(-0x80_0000, 0x7f_ffff) as i32,
+            cumulative_lost: (expected as i64 - received as i64).clamp(-0x80_0000, 0x7f_ffff)
+                as i32,
             // Cycles in the upper 16 bits, as the unwrapper counts them from the first packet.
             highest_seq: self.max_seq as u32,
             jitter: self.jitter(),
