@@ -707,9 +707,11 @@ impl Worker {
             // RTCP timers (a no-op unless due); the wait ends at the next one.
             let now = Instant::now();
             self.state.core.handle_timeout(now, self.backend.tx());
-            let wait = self.state.core.poll_timeout().map_or(TICK, |t| {
-                t.saturating_duration_since(now).min(TICK)
-            });
+            let wait = self
+                .state
+                .core
+                .poll_timeout()
+                .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
             self.backend.poll(Some(wait), &mut self.state)?;
             // Wake peers we handed datagrams to: one eventfd write per peer per batch.
             let mut peers = std::mem::take(&mut self.state.wake_peers);

@@ -52,7 +52,10 @@ impl Metrics {
         let bytes_out = counter("worker_bytes_out", "Bytes queued for sending");
         let rtp_forwarded = counter("worker_rtp_forwarded", "RTP packets forwarded to consumers");
         let rtcp_in = counter("worker_rtcp_in", "RTCP packets received");
-        let rtcp_out = counter("worker_rtcp_out", "RTCP datagrams sent (reports, key frame requests)");
+        let rtcp_out = counter(
+            "worker_rtcp_out",
+            "RTCP datagrams sent (reports, key frame requests)",
+        );
         let key_frame_requests = counter(
             "worker_key_frame_requests",
             "Key frame requests from consumers and the API: sent to producers, or merged into one sent (suppressed)",
