@@ -739,7 +739,19 @@ impl Worker {
 
     fn handle_command(&mut self, cmd: Command) {
         let Command { request, reply } = cmd;
-        let result = self.execute(request);
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(|| self.execute(request))) {
+            Ok(r) => r,
+            Err(panic) => {
+                // Unwinding would drop the reply, and the caller would hear of the failure,
+                // before `run` marks the worker dead: mark it first, so that whoever learns the
+                // command failed also finds the worker reported dead in /v1/health.
+                self.state.inboxes[self.index]
+                    .alive
+                    .store(false, Ordering::SeqCst);
+                drop(reply);
+                std::panic::resume_unwind(panic);
+            }
+        };
         if self.state.core.has_events() {
             for e in self.state.core.take_events() {
                 (self.events)(self.index, e);

@@ -144,7 +144,10 @@ fn assert_same_material(ours: &SrtpKeys, our_side: DtlsSide, theirs: &[u8]) {
     let expected = SrtpKeys::from_keying_material(ours.profile, our_side, theirs)
         .expect("their export has the profile's length");
     assert_eq!(*ours, expected);
-    let (k, s) = (ours.profile.master_key_len(), ours.profile.master_salt_len());
+    let (k, s) = (
+        ours.profile.master_key_len(),
+        ours.profile.master_salt_len(),
+    );
     let (client_key, server_key) = (&theirs[..k], &theirs[k..2 * k]);
     let (client_salt, server_salt) = (&theirs[2 * k..2 * k + s], &theirs[2 * k + s..]);
     match our_side {

@@ -376,6 +376,11 @@ impl Mmsg {
                 };
                 self.stats.rx_packets += 1;
                 handler.on_datagram(SockId(id), from, &mut self.rx.bufs[i][..len], &mut self.tx);
+                // A burst fanned out wide: send what is queued now (sendmmsg frees the slots on
+                // return) rather than let the pool run dry before the next poll.
+                if self.tx.wants_flush() {
+                    self.flush_tx();
+                }
             }
             if got < batch {
                 return;

@@ -24,6 +24,7 @@
 //! - **Removal.** `AsyncCancel` on the socket's receive; the fd is closed, and its [`SockId`]
 //!   reused, only once the receive's final completion and every send from it have come back.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -200,6 +201,9 @@ impl BufRing {
     }
 }
 
+/// Most rounds of [`Uring::deliver_held`] per poll.
+const HELD_ROUNDS: usize = 64;
+
 /// The `io_uring` backend. See the module documentation.
 pub struct Uring {
     // Field order matters for Drop: the ring (closing it ends every request) goes first.
@@ -223,6 +227,9 @@ pub struct Uring {
     errors: ErrorLog,
     /// Which entry of [`SETUPS`] the kernel accepted.
     setup: &'static str,
+    /// Receives (socket id, buffer id) whose delivery waits for send slots; at most one per
+    /// receive buffer, so sized once to the buffer ring.
+    held: VecDeque<(u32, u16)>,
 }
 
 impl std::fmt::Debug for Uring {
@@ -335,6 +342,7 @@ impl Uring {
             stats: IoStats::default(),
             errors: ErrorLog::default(),
             setup,
+            held: VecDeque::with_capacity(usize::from(entries)),
         };
         me.arm_wake()?;
         // Fail here, not in the first poll, when io_uring is present but unusable.
@@ -527,27 +535,91 @@ impl Uring {
         handler: &mut H,
     ) -> io::Result<()> {
         let sends = self.flush_tx()?;
+        // Inline send completions are posted during this very enter; wait for one more
+        // completion than that so they do not end the wait by themselves. Receives still held
+        // from the last poll are work already: do not wait then.
+        let want = (sends + 1).min(self.ring.params().cq_entries() as usize);
+        let timeout = if self.held.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        self.enter(want, timeout)?;
+        self.drain(handler);
+        self.deliver_held(handler)?;
+        self.rearm_ended()
+    }
+
+    /// Delivers the receives [`Self::drain`] held back because the send pool ran low in the
+    /// middle of a burst. Completions come in order, so the completions of the sends queued
+    /// so far sit behind every receive already in the CQ: delivering those receives first would
+    /// find no free slot and drop their fan-out as `no_send_buffer`. Instead: hand the queued
+    /// sends to the kernel, collect their completions (which frees their slots; new receives are
+    /// held behind the old ones, so order is kept), deliver held receives until the pool is low
+    /// again, and repeat. Each round delivers at least one, and at most [`HELD_ROUNDS`] run per
+    /// poll so that commands and timers are not starved under a flood; the next poll does not
+    /// wait while receives are held.
+    fn deliver_held<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        for _ in 0..HELD_ROUNDS {
+            if self.held.is_empty() {
+                break;
+            }
+            self.flush_tx()?;
+            self.enter(1, Some(Duration::ZERO))?;
+            self.drain(handler);
+            let mut delivered = false;
+            while let Some(&(id, bid)) = self.held.front() {
+                if delivered && self.tx.wants_flush() {
+                    break;
+                }
+                self.held.pop_front();
+                delivered = true;
+                let live = self
+                    .socks
+                    .get(sock_index(id))
+                    .is_some_and(|s| s.id == id && s.socket.is_some() && !s.closing);
+                if live {
+                    // SAFETY: the kernel handed `bid` to us in a completion and it has not been
+                    // recycled since (held buffers are recycled only here); recycled below.
+                    let buf = unsafe { self.bufs.buf_mut(bid) };
+                    deliver(
+                        SockId(id),
+                        buf,
+                        &self.recv_msg,
+                        &mut self.tx,
+                        &mut self.stats,
+                        &mut self.errors,
+                        handler,
+                    );
+                }
+                self.bufs.recycle(bid);
+            }
+            self.bufs.publish();
+        }
+        Ok(())
+    }
+
+    /// One `io_uring_enter` that submits the SQ and waits for `want` completions or `timeout`.
+    fn enter(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<()> {
         let ts = timeout.map(Timespec::from);
         let args = match &ts {
             Some(ts) => SubmitArgs::new().timespec(ts),
             None => SubmitArgs::new(),
         };
-        // Inline send completions are posted during this very enter; wait for one more
-        // completion than that so they do not end the wait by themselves.
-        let want = (sends + 1).min(self.ring.params().cq_entries() as usize);
         self.stats.syscalls += 1;
         match self.ring.submitter().submit_with_args(want, &args) {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             // ETIME: timeout; EINTR: signal; EBUSY/EAGAIN: CQ backlog, drain and come back.
             Err(e)
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(e) => return Err(e),
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        self.drain(handler);
-        self.rearm_ended()
     }
 
     /// Re-arms every receive whose multishot ended (the buffers are back by now) and the wake poll.
@@ -583,7 +655,9 @@ impl Uring {
         Ok(())
     }
 
-    /// Handles every completion in the CQ.
+    /// Handles every completion in the CQ. A receive is held back (its buffer kept, in order)
+    /// instead of delivered once the send pool wants a flush ([`TxQueue::wants_flush`]) or
+    /// while earlier receives are held; [`Self::deliver_held`] delivers those.
     fn drain<H: Handler>(&mut self, handler: &mut H) {
         let Self {
             ring,
@@ -600,6 +674,7 @@ impl Uring {
             stats,
             errors,
             setup: _,
+            held,
         } = self;
         loop {
             let mut cq = ring.completion();
@@ -615,6 +690,12 @@ impl Uring {
                     UD_RECV => {
                         let s = &mut socks[sock_index(id)];
                         if let Some(bid) = cqueue::buffer_select(cqe.flags()) {
+                            if res >= 0 && !s.closing && (!held.is_empty() || tx.wants_flush()) {
+                                // Delivered by `deliver_held`, after the sends queued so far
+                                // have gone out and freed their slots.
+                                held.push_back((id, bid));
+                                continue;
+                            }
                             if res >= 0 && !s.closing {
                                 // SAFETY: the kernel handed `bid` to us in this completion; it
                                 // is recycled below, after the handler's borrow has ended.

@@ -23,7 +23,7 @@ use super::rtp_stream::RtpStreamRecv;
 use super::seq_manager::SeqManager;
 use super::slab::Slab;
 use super::transport::{PlainTransport, Transport, TransportKind, TransportTuple};
-use crate::net::{SockId, Transmit};
+use crate::net::{MAX_DATAGRAM, SockId, Transmit};
 use crate::wire::demux::{PacketKind, classify};
 use crate::wire::rtcp;
 use crate::wire::rtp::{self, RtpPacket};
@@ -403,7 +403,12 @@ impl WorkerCore {
 
     fn close_transport_idx(&mut self, t: usize) -> Vec<SockId> {
         for c in self.transports[t].consumers.clone() {
+            let consumer_id = self.consumers[c].id;
             self.close_consumer_idx(c);
+            // Told, as mediasoup's consumer "transportclose": the control plane forgets the id
+            // on this event (without it every consumer of a closed transport stayed in its
+            // owner table for the life of the process).
+            self.events.push(Event::ConsumerClose { consumer_id });
         }
         for p in self.transports[t].producers.clone() {
             self.close_producer_idx(p);
@@ -795,6 +800,13 @@ impl WorkerCore {
     ) {
         self.counters.packets_in += 1;
         self.counters.bytes_in += data.len() as u64;
+        // Send buffers hold MAX_DATAGRAM bytes, so a longer packet could not be forwarded (the
+        // copy into a consumer's buffer would overrun it). The I/O layer never delivers one;
+        // callers of this sans-IO API might (the fuzzer did).
+        if data.len() > MAX_DATAGRAM {
+            self.counters.drop(DropReason::Malformed);
+            return;
+        }
         let Some(&(t, is_rtcp_sock)) = self.by_sock.get(&sock) else {
             self.counters.drop(DropReason::UnknownSocket);
             return;

@@ -61,7 +61,7 @@ pub(crate) struct RtpStreamRecv {
     max_seq: u64,
     /// RFC 3550 A.8 jitter, in timestamp units, scaled by 16.
     jitter_q4: u64,
-    last_transit: Option<i64>,
+    last_transit: Option<u32>,
     epoch: Option<Instant>,
     /// Expected and received packets at the previous receiver report (RFC 3550 A.3).
     expected_prior: u64,
@@ -189,9 +189,11 @@ impl RtpStreamRecv {
         let arrival = (now.saturating_duration_since(epoch).as_micros() as u64)
             .wrapping_mul(self.clock_rate as u64)
             / 1_000_000;
-        let transit = arrival as i64 - ts as i64;
+        // RFC 3550 A.8 computes transit and its difference modulo 2^32, so that a timestamp
+        // wrapping past 2^32 is one small step, not a jump of 2^32.
+        let transit = (arrival as u32).wrapping_sub(ts);
         if let Some(last) = self.last_transit {
-            let d = (transit - last).unsigned_abs();
+            let d = u64::from((transit.wrapping_sub(last) as i32).unsigned_abs());
             // J += (|D| - J) / 16, kept scaled by 16.
             self.jitter_q4 = self.jitter_q4 + d - ((self.jitter_q4 + 8) >> 4);
         }
@@ -265,5 +267,25 @@ mod tests {
             );
         }
         assert!(s.jitter() > 0);
+    }
+
+    #[test]
+    fn jitter_ignores_timestamp_wrap() {
+        let t0 = Instant::now();
+        let mut s = RtpStreamRecv::new(1, 48_000);
+        let base = u32::MAX - 960 * 10;
+        for i in 0..40u32 {
+            s.receive(
+                t0 + Duration::from_millis(20 * i as u64),
+                i as u16,
+                base.wrapping_add(960 * i),
+                100,
+            );
+        }
+        assert_eq!(
+            s.jitter(),
+            0,
+            "perfect pacing across the wrap has no jitter"
+        );
     }
 }
