@@ -329,6 +329,7 @@ impl WorkerCore {
             app_data: options.app_data,
         });
         self.routers[router].transports.push(idx);
+        self.rtcp_transport_added(idx);
         self.ids.insert(id, Obj::Transport(idx));
         self.by_sock.insert(rtp.0, (idx, false));
         if let Some((s, _)) = rtcp {

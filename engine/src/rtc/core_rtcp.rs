@@ -281,6 +281,14 @@ impl WorkerCore {
         self.send_reports(now, tx);
     }
 
+    /// Makes room for a new transport's RTCP timer on the control path (the timers then never
+    /// allocate).
+    pub(super) fn rtcp_transport_added(&mut self, t: usize) {
+        if self.rtcp.timers.len() <= t {
+            self.rtcp.timers.resize(t + 1, None);
+        }
+    }
+
     /// `POST /v1/consumers/{id}/request-key-frame`: asks the producer for a key frame when the
     /// consumer is an active video consumer (mediasoup's `Consumer::RequestKeyFrame`).
     pub fn request_key_frame(&mut self, id: Uuid) -> Result<(), RtcError> {
@@ -459,6 +467,7 @@ impl WorkerCore {
         } = self;
         for (t, transport) in transports.iter_mut() {
             if rtcp.timers.len() <= t {
+                // A transport created without `rtcp_transport_added`.
                 rtcp.timers.resize(t + 1, None);
             }
             match rtcp.timers[t] {
