@@ -1,171 +1,57 @@
 //! RTCP through the real binary on plain transports: a plain-RTP receiver's PLI reaches the
 //! producer's socket as a PLI for the producer's SSRC, a key frame is requested when a video
-//! consumer is created, receivers get sender reports with their consumer's SSRC and CNAME, and
-//! the producer gets receiver reports about its stream.
+//! consumer is created or resumed, receivers get sender reports with their consumer's SSRC and
+//! CNAME, and the producer gets receiver reports about its stream.
 //!
 //! RTCP is read here with a few lines of its own (RFC 3550 §6.4, RFC 4585 §6.1 layouts) rather
 //! than with the engine's parser, so that the test checks the engine instead of trusting it.
-//! Waits are bounded by [`WAIT`]; nothing asserts how long anything took.
-//!
-//! The shared helpers of `tests/src/lib.rs` (branch h-integ) were not on main when this was
-//! written, so this file carries a minimal server/HTTP harness of its own.
+//! Waits are bounded; nothing asserts how long anything took.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use sluice_tests::*;
 
-const WAIT: Duration = Duration::from_secs(20);
+/// Sluice on the given I/O backend.
+fn start(io: &str) -> (Server, Http) {
+    let server = Server::start_with(ServerOptions::with_args(&["--io", io]));
+    let http = server.http();
+    (server, http)
+}
 
-fn sluice_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SLUICE_BIN") {
-        return PathBuf::from(p);
+/// A plain transport connected to `peer`; returns its id and local address.
+fn plain_transport(h: &Http, router: &str, peer: &Peer) -> (String, SocketAddr) {
+    let t = h.create_plain_transport(router, &json!({"comedia": false, "rtcpMux": true}));
+    let id = str_of(&t, "id").to_owned();
+    h.connect(&id, peer.addr()).ok();
+    (id, local_addr_of(&t))
+}
+
+/// Creates a VP8 producer with `feedback`; returns its id.
+fn produce_vp8(h: &Http, transport: &str, feedback: Value, cname: Option<&str>) -> String {
+    let mut params = json!({
+        "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
+                    "rtcpFeedback": feedback}],
+        "encodings": [{"ssrc": SSRC}]});
+    if let Some(c) = cname {
+        params["rtcp"] = json!({ "cname": c });
     }
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .join("sluice");
-    assert!(
-        bin.exists(),
-        "{} missing: run `cargo build --workspace --bins` first",
-        bin.display()
-    );
-    bin
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free TCP port")
-        .port()
-}
-
-/// Ten consecutive UDP ports that were free a moment ago, for `--rtc-ports`.
-fn rtc_ports() -> (u16, u16) {
-    let base = 30_000 + (std::process::id() % 200) as u16 * 10;
-    for lo in (base..60_000).step_by(10) {
-        if (lo..lo + 10).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
-            return (lo, lo + 9);
-        }
-    }
-    panic!("no free port range");
-}
-
-struct Server {
-    child: Child,
-    http: SocketAddr,
-}
-
-impl Server {
-    /// `sluice serve` with one worker on the given I/O backend.
-    fn start(io: &str) -> Self {
-        let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let (lo, hi) = rtc_ports();
-        let child = Command::new(sluice_bin())
-            .args(["serve", "--workers", "1", "--media-port", "0", "--io", io])
-            .args([
-                "--http",
-                &http.to_string(),
-                "--rtc-ports",
-                &format!("{lo}-{hi}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sluice");
-        let s = Server { child, http };
-        let t0 = Instant::now();
-        while s.try_request("GET", "/v1/health", None).map(|r| r.0) != Some(200) {
-            assert!(t0.elapsed() < WAIT, "sluice did not become healthy");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        s
-    }
-
-    fn try_request(&self, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
-        let mut c = TcpStream::connect(self.http).ok()?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        write!(
-            c,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
+    let p = h
+        .post(
+            &format!("/v1/transports/{transport}/producers"),
+            &json!({"kind": "video", "rtpParameters": params}),
         )
-        .ok()?;
-        let mut text = String::new();
-        c.read_to_string(&mut text).ok()?;
-        let status = text.split_whitespace().nth(1)?.parse().ok()?;
-        let (head, rest) = text.split_once("\r\n\r\n")?;
-        // Chunked transfer coding: take the first chunk (bodies here are small).
-        let rest = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            rest.split_once("\r\n")?.1
-        } else {
-            rest
-        };
-        let json = serde_json::Deserializer::from_str(rest)
-            .into_iter::<Value>()
-            .next()
-            .and_then(|v| v.ok())
-            .unwrap_or(Value::Null);
-        Some((status, json))
-    }
-
-    fn post(&self, path: &str, body: &Value) -> Value {
-        let (status, v) = self
-            .try_request("POST", path, Some(body))
-            .expect("HTTP answer");
-        assert!((200..300).contains(&status), "POST {path}: {status} {v}");
-        v
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, v) = self.try_request("GET", path, None).expect("HTTP answer");
-        assert_eq!(status, 200, "GET {path}: {v}");
-        v
-    }
-
-    /// A plain transport connected to `peer`; returns its id and local address.
-    fn plain_transport(&self, router: &str, peer: SocketAddr) -> (String, SocketAddr) {
-        let t = self.post(
-            &format!("/v1/routers/{router}/plain-transports"),
-            &json!({"comedia": false, "rtcpMux": true}),
-        );
-        let id = t["id"].as_str().unwrap().to_owned();
-        let local = SocketAddr::new(
-            t["tuple"]["localAddress"]
-                .as_str()
-                .unwrap()
-                .parse()
-                .unwrap(),
-            t["tuple"]["localPort"].as_u64().unwrap() as u16,
-        );
-        self.post(
-            &format!("/v1/transports/{id}/connect"),
-            &json!({"ip": peer.ip().to_string(), "port": peer.port()}),
-        );
-        (id, local)
-    }
+        .ok();
+    str_of(&p, "id").to_owned()
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Whatever is queued on a peer's socket now, RTCP included, without waiting long.
+fn take(peer: &Peer) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some((b, _)) = peer.recv_any_within(Duration::from_millis(1)) {
+        out.push(b);
     }
-}
-
-fn peer() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    s
+    out
 }
 
 fn be32(b: &[u8], at: usize) -> u32 {
@@ -209,13 +95,8 @@ fn sdes_cname(p: &[u8], ssrc: u32) -> Option<String> {
     None
 }
 
-fn rtp(seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut b = vec![0x80, 96];
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(&ts.to_be_bytes());
-    b.extend_from_slice(&ssrc.to_be_bytes());
-    b.extend_from_slice(payload);
-    b
+fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
+    rtp_packet(96, seq, 3000 * u32::from(seq), SSRC, false, &[], payload)
 }
 
 fn pli(sender: u32, media: u32) -> Vec<u8> {
@@ -242,10 +123,9 @@ struct Seen {
     rtp_key_frames: usize,
 }
 
-fn collect(producer: &UdpSocket, consumer: &UdpSocket, consumer_ssrc: u32, seen: &mut Seen) {
-    let mut buf = [0u8; 2048];
-    while let Ok((n, _)) = producer.recv_from(&mut buf) {
-        for (pt, fmt, p) in rtcp_packets(&buf[..n]) {
+fn collect(producer: &Peer, consumer: &Peer, consumer_ssrc: u32, seen: &mut Seen) {
+    for d in take(producer) {
+        for (pt, fmt, p) in rtcp_packets(&d) {
             match (pt, fmt) {
                 (206, 1) => seen.plis.push((be32(p, 4), be32(p, 8))),
                 (201, count) => {
@@ -257,11 +137,10 @@ fn collect(producer: &UdpSocket, consumer: &UdpSocket, consumer_ssrc: u32, seen:
             }
         }
     }
-    while let Ok((n, _)) = consumer.recv_from(&mut buf) {
-        let d = &buf[..n];
-        let packets = rtcp_packets(d);
+    for d in take(consumer) {
+        let packets = rtcp_packets(&d);
         if packets.is_empty() {
-            if n >= 14 && d[12..14] == VP8_KEY[..2] {
+            if RtpView::parse(&d).is_some_and(|p| p.payload[..2] == VP8_KEY[..2]) {
                 seen.rtp_key_frames += 1;
             }
             continue;
@@ -286,31 +165,24 @@ fn plain_rtp_receiver_pli_reaches_the_producer_and_receivers_get_sender_reports(
 }
 
 fn pli_relay_and_reports(io: &str) {
-    let server = Server::start(io);
-    let codecs = json!([{"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}]);
-    let router = server.post("/v1/routers", &json!({"mediaCodecs": codecs}));
-    let router_id = router["id"].as_str().unwrap();
-    let caps = router["rtpCapabilities"].clone();
-
-    let (prod_sock, cons_sock) = (peer(), peer());
-    let (send_id, send_local) = server.plain_transport(router_id, prod_sock.local_addr().unwrap());
-    let (recv_id, recv_local) = server.plain_transport(router_id, cons_sock.local_addr().unwrap());
-    server.post(
-        &format!("/v1/transports/{send_id}/producers"),
-        &json!({"kind": "video", "rtpParameters": {
-            "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
-                        "rtcpFeedback": [{"type": "nack", "parameter": "pli"}]}],
-            "encodings": [{"ssrc": SSRC}],
-            "rtcp": {"cname": "camera-1"}}}),
+    let (_server, h) = start(io);
+    let router = h.create_router(Some(0));
+    let router_id = str_of(&router, "id");
+    let (prod, cons) = (Peer::new(), Peer::new());
+    let (send_id, send_local) = plain_transport(&h, router_id, &prod);
+    let (recv_id, recv_local) = plain_transport(&h, router_id, &cons);
+    let producer_id = produce_vp8(
+        &h,
+        &send_id,
+        json!([{"type": "nack", "parameter": "pli"}]),
+        Some("camera-1"),
     );
-    let producer_id = server.get(&format!("/v1/transports/{send_id}"))["producerIds"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let consumer = server.post(
-        &format!("/v1/transports/{recv_id}/consumers"),
-        &json!({"producerId": producer_id, "rtpCapabilities": caps}),
-    );
+    let consumer = h
+        .post(
+            &format!("/v1/transports/{recv_id}/consumers"),
+            &json!({"producerId": producer_id, "rtpCapabilities": router["rtpCapabilities"]}),
+        )
+        .ok();
     let consumer_ssrc = consumer["rtpParameters"]["encodings"][0]["ssrc"]
         .as_u64()
         .unwrap() as u32;
@@ -319,9 +191,7 @@ fn pli_relay_and_reports(io: &str) {
     let mut seen = Seen::default();
     let mut seq = 0u16;
     let mut send_frame = |payload: &[u8]| {
-        prod_sock
-            .send_to(&rtp(seq, 3000 * u32::from(seq), SSRC, payload), send_local)
-            .unwrap();
+        prod.send_to(&rtp(seq, payload), send_local);
         seq = seq.wrapping_add(1);
     };
     let t0 = Instant::now();
@@ -330,10 +200,13 @@ fn pli_relay_and_reports(io: &str) {
                 send_frame: &mut dyn FnMut(&[u8]),
                 done: &dyn Fn(&Seen) -> bool| {
         while !done(seen) {
-            assert!(t0.elapsed() < WAIT * 2, "timed out waiting for {what}");
+            assert!(
+                t0.elapsed() < WAIT * 2,
+                "{io}: timed out waiting for {what}"
+            );
             send_frame(&VP8_DELTA);
             std::thread::sleep(Duration::from_millis(20));
-            collect(&prod_sock, &cons_sock, consumer_ssrc, seen);
+            collect(&prod, &cons, consumer_ssrc, seen);
         }
     };
 
@@ -355,9 +228,7 @@ fn pli_relay_and_reports(io: &str) {
         &|s| s.rtp_key_frames > 0,
     );
     let before = seen.plis.len();
-    cons_sock
-        .send_to(&pli(0x0bad_cafe, consumer_ssrc), recv_local)
-        .unwrap();
+    cons.send_to(&pli(0x0bad_cafe, consumer_ssrc), recv_local);
     wait("the relayed PLI", &mut seen, &mut send_frame, &|s| {
         s.plis.len() > before
     });
@@ -375,87 +246,61 @@ fn pli_relay_and_reports(io: &str) {
         "packet counts grow"
     );
 
-    let stats = server.get(&format!(
-        "/v1/consumers/{}/stats",
-        consumer["id"].as_str().unwrap()
-    ));
+    let stats = h
+        .get(&format!("/v1/consumers/{}/stats", str_of(&consumer, "id")))
+        .ok();
     assert_eq!(stats[0]["pliCount"], 1, "{stats}");
-    let workers = server.get("/v1/workers");
-    assert!(
-        workers[0]["stats"]["keyFrameRequestsSent"]
-            .as_u64()
-            .unwrap()
-            >= 2
-    );
-    assert!(workers[0]["stats"]["rtcpOut"].as_u64().unwrap() >= 3);
+    let workers = h.get("/v1/workers").ok();
+    let st = &workers[0]["stats"];
+    assert!(st["keyFrameRequestsSent"].as_u64().unwrap() >= 2, "{st}");
+    assert!(st["rtcpOut"].as_u64().unwrap() >= 3, "{st}");
 }
 
 #[test]
-fn request_key_frame_endpoint_sends_a_pli() {
-    let server = Server::start("auto");
-    let codecs = json!([{"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}]);
-    let router = server.post("/v1/routers", &json!({"mediaCodecs": codecs}));
-    let router_id = router["id"].as_str().unwrap();
-    let (prod_sock, cons_sock) = (peer(), peer());
-    let (send_id, _) = server.plain_transport(router_id, prod_sock.local_addr().unwrap());
-    let (recv_id, _) = server.plain_transport(router_id, cons_sock.local_addr().unwrap());
-    server.post(
-        &format!("/v1/transports/{send_id}/producers"),
-        &json!({"kind": "video", "rtpParameters": {
-            "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000}],
-            "encodings": [{"ssrc": SSRC}]}}),
-    );
-    let producer_id = server.get(&format!("/v1/transports/{send_id}"))["producerIds"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+fn resume_and_request_key_frame_ask_the_producer() {
+    let (_server, h) = start("auto");
+    let router = h.create_router(Some(0));
+    let router_id = str_of(&router, "id");
+    let (prod, cons) = (Peer::new(), Peer::new());
+    let (send_id, _) = plain_transport(&h, router_id, &prod);
+    let (recv_id, _) = plain_transport(&h, router_id, &cons);
+    // No feedback declared (a plain RTP sender that said nothing): PLI by default.
+    let producer_id = produce_vp8(&h, &send_id, json!([]), None);
     // Paused: no request at creation.
-    let consumer = server.post(
-        &format!("/v1/transports/{recv_id}/consumers"),
-        &json!({"producerId": producer_id, "rtpCapabilities": router["rtpCapabilities"],
-                "paused": true}),
-    );
-    let id = consumer["id"].as_str().unwrap();
-    server.post(&format!("/v1/consumers/{id}/resume"), &json!({}));
-    let mut buf = [0u8; 2048];
-    let t0 = Instant::now();
-    let mut plis = 0;
-    while plis == 0 {
-        assert!(t0.elapsed() < WAIT, "no PLI after resume");
-        if let Ok((n, _)) = prod_sock.recv_from(&mut buf) {
-            plis += rtcp_packets(&buf[..n])
+    let consumer = h
+        .post(
+            &format!("/v1/transports/{recv_id}/consumers"),
+            &json!({"producerId": producer_id, "rtpCapabilities": router["rtpCapabilities"],
+                    "paused": true}),
+        )
+        .ok();
+    let id = str_of(&consumer, "id");
+    h.post(&format!("/v1/consumers/{id}/resume"), &json!({}))
+        .ok();
+    let pli = wait_until(|| {
+        take(&prod).into_iter().find(|d| {
+            rtcp_packets(d)
                 .iter()
-                .filter(|(pt, fmt, p)| (*pt, *fmt) == (206, 1) && be32(p, 8) == SSRC)
-                .count();
-        }
-    }
+                .any(|(pt, fmt, p)| (*pt, *fmt) == (206, 1) && be32(p, 8) == SSRC)
+        })
+    });
+    assert!(pli.is_some(), "a PLI for the producer's SSRC after resume");
     // The API's request is handled by the worker's next timer run: merged into the resume's
     // when it comes within the 1 s window, sent otherwise; either way it is counted once.
-    server.post(&format!("/v1/consumers/{id}/request-key-frame"), &json!({}));
-    let counted = |st: &Value| {
-        st["keyFrameRequestsSent"].as_u64().unwrap()
-            + st["keyFrameRequestsSuppressed"].as_u64().unwrap()
-    };
-    let t0 = Instant::now();
-    loop {
-        let workers = server.get("/v1/workers");
-        let n = counted(&workers[0]["stats"]);
-        assert!(n <= 2, "{workers}");
-        if n == 2 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < WAIT,
-            "the API request was not counted: {workers}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let unknown = server
-        .try_request(
-            "POST",
-            "/v1/consumers/00000000-0000-4000-8000-000000000000/request-key-frame",
-            Some(&json!({})),
-        )
-        .unwrap();
-    assert_eq!(unknown.0, 404);
+    h.post(&format!("/v1/consumers/{id}/request-key-frame"), &json!({}))
+        .ok();
+    let counted = wait_until(|| {
+        let workers = h.get("/v1/workers").ok();
+        let st = &workers[0]["stats"];
+        let n = st["keyFrameRequestsSent"].as_u64().unwrap()
+            + st["keyFrameRequestsSuppressed"].as_u64().unwrap();
+        assert!(n <= 2, "{st}");
+        (n == 2).then_some(())
+    });
+    assert!(counted.is_some(), "the API request was counted");
+    h.post(
+        "/v1/consumers/00000000-0000-4000-8000-000000000000/request-key-frame",
+        &json!({}),
+    )
+    .assert_error(404, "not_found", "consumer");
 }
