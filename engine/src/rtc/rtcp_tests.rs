@@ -686,3 +686,111 @@ fn reports_wait_for_a_remote_and_for_media() {
     assert!(tx.sent.is_empty(), "{:?}", tx.sent);
     assert!(room.core.poll_timeout().is_some());
 }
+
+#[test]
+fn random_rtcp_from_every_side_never_panics_and_only_valid_rtcp_goes_out() {
+    let mut room = Room::new();
+    let send = room.transport(PRODUCER);
+    let video = room.produce(&send, MediaKind::Video, 2222, Some("cam"));
+    let audio = room.produce(&send, MediaKind::Audio, 1111, None);
+    let legs = [
+        room.transport("10.0.1.1:6000"),
+        room.transport("10.0.1.2:6000"),
+    ];
+    let mut ssrcs = vec![1111u32, 2222, 0, 7];
+    let mut ids = Vec::new();
+    for leg in &legs {
+        for (p, paused) in [(video, false), (audio, false), (video, true)] {
+            let c = room.consume(leg, p, paused);
+            ssrcs.push(ssrc_of(&c));
+            ids.push(c.id);
+        }
+    }
+    let all = [send, legs[0], legs[1]];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut ms = 0;
+    let mut buf = [0u8; 512];
+    for step in 0..20_000u32 {
+        ms += next() % 40;
+        let leg = all[(next() % 3) as usize];
+        let pick = |r: u64| ssrcs[(r % ssrcs.len() as u64) as usize];
+        let (a, b) = (pick(next()), pick(next()));
+        let n = match next() % 8 {
+            0 => write_pli(&mut buf, a, b).unwrap(),
+            1 => write_fir(&mut buf, a, &[(b, next() as u8), (a, next() as u8)]).unwrap(),
+            2 => {
+                let block = ReportBlock {
+                    ssrc: b,
+                    lsr: next() as u32,
+                    dlsr: next() as u32,
+                    fraction_lost: next() as u8,
+                    cumulative_lost: next() as i32 >> 8,
+                    ..Default::default()
+                };
+                write_receiver_report(&mut buf, a, &[block, block]).unwrap()
+            }
+            3 => {
+                let info = SenderInfo {
+                    ssrc: a,
+                    ntp_sec: next() as u32,
+                    ntp_frac: next() as u32,
+                    rtp_timestamp: next() as u32,
+                    ..Default::default()
+                };
+                write_sender_report(&mut buf, &info, &[]).unwrap()
+            }
+            4 => {
+                let payload = if next() % 4 == 0 { VP8_KEY } else { VP8_DELTA };
+                let h = RtpHeader {
+                    payload_type: if next() % 2 == 0 { 96 } else { 100 },
+                    ..vp8(next() as u16, if next() % 2 == 0 { 2222 } else { 1111 })
+                };
+                write_rtp(&mut buf, &h, &[], &payload).unwrap()
+            }
+            5 => {
+                let id = ids[(next() % ids.len() as u64) as usize];
+                match next() % 3 {
+                    0 => room.core.set_consumer_paused(id, next() % 2 == 0).unwrap(),
+                    1 => room.core.request_key_frame(id).unwrap(),
+                    _ => room
+                        .core
+                        .set_producer_paused(video, next() % 2 == 0)
+                        .unwrap(),
+                }
+                continue;
+            }
+            _ => {
+                let tx = room.timeout(ms);
+                for (_, _, b) in &tx.sent {
+                    rtcp::validate_compound(b).expect("timers send valid RTCP only");
+                }
+                continue;
+            }
+        };
+        // Random corruption of one byte now and then.
+        if step % 7 == 0 {
+            let i = (next() % n as u64) as usize;
+            buf[i] ^= next() as u8;
+        }
+        let tx = room.feed(&leg, ms, &mut buf[..n]);
+        for (sock, to, b) in &tx.sent {
+            if classify(b) == PacketKind::Rtcp {
+                rtcp::validate_compound(b).expect("valid RTCP");
+                assert_eq!(
+                    (*sock, *to),
+                    (send.sock, send.remote),
+                    "only to the producer"
+                );
+            } else {
+                assert!(RtpPacket::parse(b).is_ok());
+            }
+        }
+    }
+    assert!(room.core.counters().key_frame_requests_sent > 0);
+}
