@@ -4,14 +4,14 @@
 //!
 //! **In** (a validated compound packet, RFC 3550 §6.1), per packet:
 //! - SR from a producer's endpoint: its NTP↔RTP pair and arrival time go to the producer stream
-//!   ([`super::rtp_stream`]): they map the producer's RTP clock for the consumers' SRs and give
+//!   ([`crate::rtc::rtp_stream`]): they map the producer's RTP clock for the consumers' SRs and give
 //!   LSR/DLSR for Sluice's RRs. Its report blocks are handled as an RR's.
 //! - RR report blocks about a consumer's SSRC: the consumer's loss and round-trip time
-//!   ([`super::rtp_stream_send`]). They describe the consumer's leg only and end here.
+//!   ([`crate::rtc::rtp_stream_send`]). They describe the consumer's leg only and end here.
 //! - PLI (RFC 4585 §6.3.1) whose media SSRC is a consumer's, and each FIR entry (RFC 5104
 //!   §4.3.1) naming one (a repeated command sequence number is not a new request, §4.3.1.2):
 //!   a key frame request for the stream the consumer forwards, merged and rate-limited per
-//!   producer stream ([`super::key_frame_request_manager`]), then sent to the producer's
+//!   producer stream ([`crate::rtc::key_frame_request_manager`]), then sent to the producer's
 //!   endpoint as a PLI or FIR of its own: sender SSRC the transport's, media SSRC the
 //!   producer's, FIR with the stream's own command sequence number. Only active video consumers
 //!   ask, as in mediasoup.

@@ -2,7 +2,9 @@
 //!
 //! [`WorkerCore`] holds every object of one worker and is driven from outside:
 //! [`WorkerCore::handle_datagram`] with `(now, socket, source, bytes)`, control methods for the
-//! API, and [`WorkerCore::take_events`] for state changes. It owns no socket, no thread and no
+//! API, [`WorkerCore::handle_timeout`] for its timers (RTCP reports and key frame requests;
+//! [`WorkerCore::poll_timeout`] says when, as str0m's `Output::Timeout`), and
+//! [`WorkerCore::take_events`] for state changes. It owns no socket, no thread and no
 //! clock: `now` is always an argument, and datagrams leave through [`crate::net::Transmit`].
 //! Tests drive it with a simulated clock and a [`crate::net::VecTransmit`].
 //!
