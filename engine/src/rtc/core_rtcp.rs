@@ -129,8 +129,13 @@ fn report_due(last: Option<Instant>, now: Instant, kind: MediaKind) -> bool {
     last.is_none_or(|t| now.saturating_duration_since(t).mul_f64(1.15) >= max)
 }
 
+/// A consumer sends SRs once it sent packets, while active, and not between a resume and the
+/// next packet (its timestamp offset is only known then).
 fn sr_due(c: &Consumer, now: Instant) -> bool {
-    c.packets > 0 && c.active() && report_due(c.rtp_stream.last_sr_at, now, c.kind)
+    c.packets > 0
+        && c.active()
+        && !c.seq.resync_pending()
+        && report_due(c.rtp_stream.last_sr_at, now, c.kind)
 }
 
 fn cname(c: &Consumer) -> &[u8] {

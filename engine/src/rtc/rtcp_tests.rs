@@ -536,6 +536,14 @@ fn sender_reports_before_the_producers_first_sr_extrapolate_the_last_packet() {
         + f64::from(first.ntp_frac) / 4_294_967.296;
     let expected = f64::from(out_ts) + (ms - 100.0) * 90.0;
     assert!((f64::from(first.rtp_timestamp) - expected).abs() <= 1.0);
+
+    // Paused, then resumed: no SR until a packet fixes the new timestamp offset.
+    room.core.set_consumer_paused(c.id, true).unwrap();
+    assert!(rtcp_to(&room.run_timers(3000, 5000), leg.remote).is_empty());
+    room.core.set_consumer_paused(c.id, false).unwrap();
+    assert!(rtcp_to(&room.run_timers(5000, 7000), leg.remote).is_empty());
+    room.rtp(&send, 7000, vp8(1, 2222), &VP8_DELTA);
+    assert!(!rtcp_to(&room.run_timers(7000, 9000), leg.remote).is_empty());
 }
 
 /// Collects the report blocks about `ssrc` in RRs sent to `to`, with the RR's sender.

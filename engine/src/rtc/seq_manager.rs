@@ -50,6 +50,11 @@ impl SeqManager {
         self.resync = true;
     }
 
+    /// Whether the next packet starts a new segment (its offsets are not known yet).
+    pub(crate) fn resync_pending(&self) -> bool {
+        self.resync
+    }
+
     /// What is added to an input timestamp to make the output one, once anything was sent:
     /// how a producer's RTP clock maps onto this consumer's (sender reports, RFC 3550 §6.4.1).
     pub(crate) fn ts_offset(&self) -> Option<u32> {
