@@ -64,6 +64,22 @@ impl SeqManager {
         self.resync = true;
     }
 
+    /// Whether the next packet starts a new segment (its offsets are not known yet).
+    pub(crate) fn resync_pending(&self) -> bool {
+        self.resync
+    }
+
+    /// What is added to an input timestamp to make the output one, once anything was sent:
+    /// how a producer's RTP clock maps onto this consumer's (sender reports, RFC 3550 §6.4.1).
+    pub(crate) fn ts_offset(&self) -> Option<u32> {
+        self.started.then_some(self.ts_offset)
+    }
+
+    /// The newest output timestamp and when it was sent.
+    pub(crate) fn last_sent(&self) -> Option<(u32, Instant)> {
+        self.last_out_at.map(|at| (self.last_out_ts, at))
+    }
+
     /// Output `(sequence, timestamp)` for an input packet, or `None` if it is stale.
     #[inline]
     pub(crate) fn rewrite(&mut self, now: Instant, in_seq: u16, in_ts: u32) -> Option<(u16, u32)> {
