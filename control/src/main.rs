@@ -135,15 +135,14 @@ fn serve(config: Config) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(config.http)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.http))?;
+        // The bound address, not the configured one: with port 0 the kernel picks the port.
+        let local = listener.local_addr().unwrap_or(config.http);
         let auth = if config.token.is_some() {
             "bearer token required"
         } else {
             "no token (loopback only)"
         };
-        tracing::info!(
-            "control API and demo page on http://{} ({auth})",
-            config.http
-        );
+        tracing::info!("control API and demo page on http://{local} ({auth})");
         axum::serve(listener, api::app(state.clone()))
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;

@@ -22,6 +22,8 @@
 #![warn(unreachable_pub)]
 
 pub mod crypto;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod io;
 pub mod net;
 pub mod rtc;

@@ -19,8 +19,8 @@
 //! `SetFlowOwner` commands that the owner sends its peers when the tuple is added or removed),
 //! is handed over. DTLS records leave the worker through the [`DtlsSink`] (the control plane's
 //! slow path); its answers come back as `SendDtls` commands and its keys as `SetDtlsState`.
-//! Once a tuple is validated its owner also opens a connected `SO_REUSEPORT` socket for it
-//! (`steer`), so the kernel stops spreading that flow and hand-offs become rare.
+//! When a datagram of a validated tuple reaches its owner by hand-off, the owner steers that
+//! flow to itself (`steer_flow`), so the kernel delivers it there from then on.
 //! ICE consent timers run every [`TICK`] at most, from the loop.
 //!
 //! **Failure.** A worker whose loop panics marks itself dead, drops every queued command (so
@@ -55,6 +55,15 @@ use crate::rtc::{
 const COMMAND_QUEUE: usize = 1024;
 /// Capacity of each worker's hand-off queue (datagrams).
 const HANDOFF_QUEUE: usize = 4096;
+/// Most flows steered at once on the shared media port, over all workers (each worker may
+/// steer its share). Every connected flow socket lengthens the kernel's socket chain for the
+/// port, which the lookup of each *unsteered* datagram walks: measured here (6.18) about +7 ns
+/// per flow socket up to ~2 000 (+7 µs per unsteered datagram at 1 000), and ~+28 ns each
+/// beyond, once the chain leaves the cache (+71 µs at 4 000). Steered datagrams are found by
+/// the 4-tuple hash and do not pay it. 1 024 keeps an unsteered datagram (a new flow's STUN and
+/// DTLS, or junk sent at the port) under ~3× what it costs with no flow socket; flows beyond it
+/// keep working through hand-offs.
+pub const MAX_STEERED_FLOWS: usize = 1024;
 /// Longest sleep of an idle worker (stats publication and future timers).
 const TICK: Duration = Duration::from_millis(100);
 
@@ -171,6 +180,14 @@ pub enum Request {
         addr: SocketAddr,
         owner: Option<usize>,
     },
+    /// Steer the flow from `remote` on the shared port to this worker, its owner, with a
+    /// connected `SO_REUSEPORT` socket the kernel prefers over the group (`Worker::steer_flow`).
+    /// Sent to the owner once ICE has bound `remote` to a transport. Idempotent; refused (503)
+    /// past [`MAX_STEERED_FLOWS`] or at the fd limit, which is never fatal: the flow keeps
+    /// working through hand-offs.
+    SteerFlow { remote: SocketAddr },
+    /// Undo [`Request::SteerFlow`] when the flow ends or moves; unknown flows are ignored.
+    UnsteerFlow { remote: SocketAddr },
     /// Test hook: own the flow from `addr` on the shared port and echo its datagrams.
     #[doc(hidden)]
     OwnEchoFlow { addr: SocketAddr },
@@ -232,13 +249,22 @@ struct Handoff {
 }
 
 /// Published counters of one worker, readable from any thread.
-#[derive(Default)]
 pub struct WorkerStats {
     counters: [AtomicU64; STAT_FIELDS],
     routers: AtomicUsize,
 }
 
-const STAT_FIELDS: usize = 14 + DropReason::ALL.len();
+// By hand: `Default` is derived for arrays of at most 32 elements.
+impl Default for WorkerStats {
+    fn default() -> Self {
+        Self {
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
+            routers: AtomicUsize::new(0),
+        }
+    }
+}
+
+const STAT_FIELDS: usize = 17 + DropReason::ALL.len();
 
 /// A snapshot of a worker's published stats.
 #[derive(Clone, Copy, Debug, Default)]
@@ -268,6 +294,9 @@ impl WorkerStats {
             io.tx_no_buffer,
             io.rx_no_buffer,
             io.rx_truncated,
+            c.rtcp_out,
+            c.key_frame_requests_sent,
+            c.key_frame_requests_suppressed,
         ];
         for (slot, v) in self.counters.iter().zip(fixed.iter().chain(c.drops.iter())) {
             slot.store(*v, Ordering::Relaxed);
@@ -291,9 +320,12 @@ impl WorkerStats {
             rtcp_in: v[5],
             handoffs_out: v[6],
             handoffs_in: v[7],
+            rtcp_out: v[14],
+            key_frame_requests_sent: v[15],
+            key_frame_requests_suppressed: v[16],
             ..Default::default()
         };
-        rtc.drops.copy_from_slice(&v[14..]);
+        rtc.drops.copy_from_slice(&v[17..]);
         let io = crate::io::IoStats {
             rx_packets: v[8],
             tx_packets: v[9],
@@ -629,6 +661,10 @@ fn run(
 
     let mut core = WorkerCore::new();
     core.set_worker_index(index);
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    core.set_wall_clock(Instant::now(), unix);
     let mut worker = Worker {
         index,
         config,
@@ -643,13 +679,13 @@ fn run(
             now: None,
             inboxes,
             flow_owner: HashMap::new(),
-            steered: HashMap::new(),
-            steered_by_addr: HashMap::new(),
+            to_steer: Vec::new(),
             echo_flows: HashMap::new(),
             wake_peers: 0,
             commands_pending: true,
         },
         events,
+        steered: HashMap::new(),
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| worker.run_loop()));
     inbox.alive.store(false, Ordering::SeqCst);
@@ -672,6 +708,8 @@ struct Worker {
     last_tick: Instant,
     state: State,
     events: EventSink,
+    /// Connected flow sockets on the shared port, by remote ([`Worker::steer_flow`]).
+    steered: HashMap<SocketAddr, SockId>,
 }
 
 /// What the I/O handler needs while the backend is borrowed by `poll`.
@@ -687,9 +725,8 @@ struct State {
     inboxes: Vec<Arc<Inbox>>,
     /// Owner of each known flow on the shared port that another worker owns.
     flow_owner: HashMap<SocketAddr, usize>,
-    /// Connected per-flow sockets on the shared port (steering), by socket and by remote.
-    steered: HashMap<SockId, SocketAddr>,
-    steered_by_addr: HashMap<SocketAddr, SockId>,
+    /// Remotes of validated tuples whose datagrams came by hand-off: to steer after the batch.
+    to_steer: Vec<SocketAddr>,
     /// Flows this worker owns on the shared port (test hook until WebRTC transports own them).
     echo_flows: HashMap<SocketAddr, ()>,
     /// Bit i set: wake worker i after this batch (hand-offs queued for it).
@@ -763,7 +800,7 @@ impl State {
 impl Handler for State {
     #[inline]
     fn on_datagram(&mut self, sock: SockId, from: SocketAddr, data: &mut [u8], tx: &mut TxQueue) {
-        if sock == self.shared || (!self.steered.is_empty() && self.steered.contains_key(&sock)) {
+        if sock == self.shared {
             self.core.counters_mut().packets_in += 1;
             self.core.counters_mut().bytes_in += data.len() as u64;
             self.on_shared(from, data, tx);
@@ -787,6 +824,9 @@ impl Handler for State {
             } else {
                 // Never handed on again: a datagram travels at most one hop.
                 self.on_mine(from, &mut h.data[..len], tx, false);
+                if self.core.knows_remote(from) && !self.to_steer.contains(&from) {
+                    self.to_steer.push(from);
+                }
             }
             let _ = inbox.handoff_free.push(h);
         }
@@ -807,7 +847,15 @@ impl Worker {
                 }
             }
             self.state.now = None;
-            self.backend.poll(Some(TICK), &mut self.state)?;
+            // RTCP timers (a no-op unless due); the wait ends at the next one.
+            let now = Instant::now();
+            self.state.core.handle_timeout(now, self.backend.tx());
+            let wait = self
+                .state
+                .core
+                .poll_timeout()
+                .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
+            self.backend.poll(Some(wait), &mut self.state)?;
             // Wake peers we handed datagrams to: one eventfd write per peer per batch.
             let mut peers = std::mem::take(&mut self.state.wake_peers);
             while peers != 0 {
@@ -822,8 +870,19 @@ impl Worker {
             let now = Instant::now();
             if now >= self.last_tick + TICK {
                 self.last_tick = now;
-                self.state.core.handle_timeouts(now);
+                self.state.core.handle_ice_timeouts(now);
             }
+            // Validated tuples of this worker's transports whose datagrams the kernel hashes to
+            // another worker (they came by hand-off): steer them here (`steer_flow`). Cleared,
+            // not taken, so the vector keeps its capacity.
+            for i in 0..self.state.to_steer.len() {
+                let remote = self.state.to_steer[i];
+                if self.state.core.knows_remote(remote) {
+                    // Refused past MAX_STEERED_FLOWS: the flow stays on the hand-off path.
+                    let _ = self.steer_flow(remote);
+                }
+            }
+            self.state.to_steer.clear();
             self.flush_events();
             inbox.stats.publish(
                 self.state.core.counters(),
@@ -835,7 +894,19 @@ impl Worker {
 
     fn handle_command(&mut self, cmd: Command) {
         let Command { request, reply } = cmd;
-        let result = self.execute(request);
+        let result = match std::panic::catch_unwind(AssertUnwindSafe(|| self.execute(request))) {
+            Ok(r) => r,
+            Err(panic) => {
+                // Unwinding would drop the reply, and the caller would hear of the failure,
+                // before `run` marks the worker dead: mark it first, so that whoever learns the
+                // command failed also finds the worker reported dead in /v1/health.
+                self.state.inboxes[self.index]
+                    .alive
+                    .store(false, Ordering::SeqCst);
+                drop(reply);
+                std::panic::resume_unwind(panic);
+            }
+        };
         self.flush_events();
         reply(result);
     }
@@ -849,10 +920,8 @@ impl Worker {
         }
         if self.state.core.has_flow_changes() {
             for (addr, owned) in self.state.core.take_flow_changes() {
-                if owned {
-                    self.steer(addr);
-                } else {
-                    self.unsteer(addr);
+                if !owned {
+                    self.unsteer_flow(addr);
                 }
                 for (j, peer) in self.state.inboxes.iter().enumerate() {
                     if j == self.index {
@@ -880,38 +949,6 @@ impl Worker {
         }
     }
 
-    /// Flow steering: a socket bound to the shared media address with `SO_REUSEPORT` and
-    /// connected to `remote`. For a datagram the kernel scores an exact 4-tuple match above the
-    /// group's unconnected sockets, and its hash selection skips connected members
-    /// (`reuseport_select_sock_by_hash`), so the flow lands on this worker and nowhere else,
-    /// while new flows keep spreading over the group. Sends still leave from the shared socket
-    /// (same source address). Where it cannot be made, the hand-off queue still delivers.
-    fn steer(&mut self, remote: SocketAddr) {
-        if self.state.steered_by_addr.contains_key(&remote) {
-            return;
-        }
-        let made = crate::io::socket::bind_udp(self.state.shared_addr, true).and_then(|s| {
-            s.connect(remote)?;
-            self.backend.add_socket(s)
-        });
-        match made {
-            Ok(id) => {
-                self.state.steered.insert(id, remote);
-                self.state.steered_by_addr.insert(remote, id);
-            }
-            Err(e) => {
-                tracing::debug!(worker = self.index, %remote, error = %e, "cannot steer flow");
-            }
-        }
-    }
-
-    fn unsteer(&mut self, remote: SocketAddr) {
-        if let Some(id) = self.state.steered_by_addr.remove(&remote) {
-            self.state.steered.remove(&id);
-            self.backend.remove_socket(id);
-        }
-    }
-
     fn remove_sockets(&mut self, sockets: Vec<SockId>) {
         for s in sockets {
             self.backend.remove_socket(s);
@@ -933,6 +970,63 @@ impl Worker {
             local.set_ip(ip);
         }
         Ok((id, local))
+    }
+
+    /// Steers the flow from `remote` on the shared media port to this worker: a socket bound
+    /// with `SO_REUSEPORT` on the shared address and connected to `remote`
+    /// ([`Backend::add_connected_flow`]), which the kernel prefers over the group, so the
+    /// flow's datagrams arrive here instead of wherever the group's hash puts them, and stop
+    /// costing a hand-off. They reach the handler as the shared socket's (same `SockId`), so
+    /// the routing of `on_shared` by source address applies unchanged. Call it on the owning
+    /// worker once ICE has bound `remote` to a transport; undo it with [`Self::unsteer_flow`]
+    /// when the transport closes or its tuple moves. Idempotent.
+    ///
+    /// Steer only flows whose datagrams reach this worker by hand-off: one the kernel already
+    /// hashes here gains nothing (its hash pick is stable: connected sockets joining the group
+    /// do not move unconnected flows, checked on 6.18) and would cost a little more per packet
+    /// on a socket of its own (measured ~+0.2 µs with `uring`, ~+0.7 µs with `mmsg`).
+    ///
+    /// Costs one file descriptor per flow (and one multishot receive, or one epoll entry).
+    /// When it fails (`EMFILE` at `ulimit -n`, or [`MAX_STEERED_FLOWS`] reached) the flow
+    /// keeps working through hand-offs, so the error is never fatal: it is only reported (503)
+    /// and, for I/O errors, logged.
+    pub(crate) fn steer_flow(&mut self, remote: SocketAddr) -> Result<(), RtcError> {
+        if self.steered.contains_key(&remote) {
+            return Ok(());
+        }
+        let share = (MAX_STEERED_FLOWS / self.config.workers.max(1)).max(1);
+        if self.steered.len() >= share {
+            return Err(RtcError::Capacity(format!(
+                "worker {} already steers {share} flows (MAX_STEERED_FLOWS); {remote} stays on \
+                 the hand-off path",
+                self.index
+            )));
+        }
+        match self.backend.add_connected_flow(self.state.shared, remote) {
+            Ok(sock) => {
+                self.steered.insert(remote, sock);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(worker = self.index, %remote, error = %e,
+                    "cannot steer flow; it stays on the hand-off path");
+                Err(RtcError::Capacity(format!(
+                    "cannot steer flow {remote}: {e}"
+                )))
+            }
+        }
+    }
+
+    /// Stops steering the flow from `remote` (closes its connected socket; what it still holds
+    /// is delivered first). Returns whether it was steered.
+    pub(crate) fn unsteer_flow(&mut self, remote: SocketAddr) -> bool {
+        match self.steered.remove(&remote) {
+            Some(sock) => {
+                self.backend.remove_socket(sock);
+                true
+            }
+            None => false,
+        }
     }
 
     fn execute(&mut self, request: Request) -> Result<Response, RtcError> {
@@ -1055,7 +1149,7 @@ impl Worker {
                 Response::Done
             }
             Request::RequestKeyFrame { id } => {
-                core.check_consumer(id)?;
+                core.request_key_frame(id)?;
                 Response::Done
             }
             Request::DumpConsumer { id } => Response::Json(core.dump_consumer(id)?),
@@ -1065,6 +1159,14 @@ impl Worker {
                     Some(o) => self.state.flow_owner.insert(addr, o),
                     None => self.state.flow_owner.remove(&addr),
                 };
+                Response::Done
+            }
+            Request::SteerFlow { remote } => {
+                self.steer_flow(remote)?;
+                Response::Done
+            }
+            Request::UnsteerFlow { remote } => {
+                self.unsteer_flow(remote);
                 Response::Done
             }
             Request::OwnEchoFlow { addr } => {

@@ -7,9 +7,9 @@
 //!
 //! `harness = false`: libtest's own threads would allocate while we count.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_counter;
+
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -22,31 +22,6 @@ use sluice_engine::rtc::webrtc_transport::{WebRtcTransportOptions, WebRtcTranspo
 use sluice_engine::rtc::{ConsumeOptions, ProduceOptions, RtcError};
 use sluice_engine::worker::{DtlsRecord, Request, Response, WorkerConfig, Workers};
 use uuid::Uuid;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
@@ -298,7 +273,7 @@ fn run(io: IoKind) {
             }
         }
     }
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = alloc_counter::allocations();
     let mut buf = [0u8; 2048];
     let expected_len = warmup[0].len();
     for burst in measured.chunks(50) {
@@ -312,7 +287,7 @@ fn run(io: IoKind) {
             }
         }
     }
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = alloc_counter::allocations();
     let forwarded = workers.get(0).expect("worker").stats().rtc.rtp_forwarded;
     // The workers hold the sink (a sender) and the DTLS thread holds the workers: stop it.
     msg_tx.send(Msg::Stop).expect("dtls thread");

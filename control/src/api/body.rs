@@ -37,6 +37,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     } else {
         bytes
     };
+    // Syntax first: a truncated document such as `[1,2` must read as malformed JSON, not as a
+    // type error at the first element that does not fit the schema.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(text) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            format!("malformed JSON: {e}"),
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -95,6 +103,11 @@ mod tests {
     fn malformed_json_is_400() {
         let e = parse::<Outer>(b"{\"codecs\":").unwrap_err();
         assert_eq!(e.code, "invalid_json");
+        // Truncated after a value of the wrong type: still malformed, not a type error.
+        let e = parse::<Outer>(b"[1,2").unwrap_err();
+        assert_eq!(e.code, "invalid_json", "{}", e.message);
+        let e = parse::<Outer>(br#"{"codecs":[{"clockRate":"x"}]"#).unwrap_err();
+        assert_eq!(e.code, "invalid_json", "{}", e.message);
         assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST);
     }
 }

@@ -85,6 +85,15 @@ impl TxQueue {
         self.free.len()
     }
 
+    /// Whether the backend should hand the queued datagrams to the kernel before delivering the
+    /// next received one: fewer than half the slots are free and some are waiting. Without this, a
+    /// burst of receives in one `poll` fanned out to many consumers exhausts the pool long before
+    /// the flush at the next `poll`, and the rest of the burst is dropped as `no_send_buffer`.
+    #[inline]
+    pub(crate) fn wants_flush(&self) -> bool {
+        !self.queued.is_empty() && self.free.len() < self.cap / 2
+    }
+
     /// Size of the pool.
     pub fn capacity(&self) -> usize {
         self.cap

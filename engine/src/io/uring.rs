@@ -23,7 +23,14 @@
 //!   counter is read (one syscall per wake, never per datagram) and `on_wake` is called.
 //! - **Removal.** `AsyncCancel` on the socket's receive; the fd is closed, and its [`SockId`]
 //!   reused, only once the receive's final completion and every send from it have come back.
+//! - **Connected flows** ([`add_connected_flow`](super::Backend::add_connected_flow)): one more
+//!   socket with its own multishot receive over the same buffer group (the ring's buffers are
+//!   shared by every socket, so a flow adds no buffers), its completions delivered under the
+//!   group's id. On removal it is parked (re-connected to its own address, so its flow goes
+//!   back to the group), its receive cancelled, and after the final completion whatever its
+//!   queue still holds is read with plain `recvmsg` and delivered before the close.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -79,6 +86,10 @@ struct Sock {
     dead: bool,
     /// `SendMsg` entries in flight from this socket.
     sends: u32,
+    /// The id its datagrams are delivered under: its own, or its group's for a connected flow.
+    deliver_as: u32,
+    /// A connected flow socket ([`super::Backend::add_connected_flow`]).
+    flow: bool,
 }
 
 /// Anonymous, page-aligned memory that the kernel may read or write: unmapped on drop.
@@ -200,6 +211,9 @@ impl BufRing {
     }
 }
 
+/// Most rounds of [`Uring::deliver_held`] per poll.
+const HELD_ROUNDS: usize = 64;
+
 /// The `io_uring` backend. See the module documentation.
 pub struct Uring {
     // Field order matters for Drop: the ring (closing it ends every request) goes first.
@@ -219,10 +233,17 @@ pub struct Uring {
     cancels: Vec<u32>,
     /// `SendMsg` entries in flight.
     sends_in_flight: usize,
+    /// Where a removed flow socket's last datagrams are read before it closes.
+    scratch: Box<FlowScratch>,
+    /// Removed flow sockets without a receive in flight: read and closed after the next drain.
+    retired_flows: Vec<u32>,
     stats: IoStats,
     errors: ErrorLog,
     /// Which entry of [`SETUPS`] the kernel accepted.
     setup: &'static str,
+    /// Receives (socket id to deliver as, buffer id) whose delivery waits for send slots; at most one per
+    /// receive buffer, so sized once to the buffer ring.
+    held: VecDeque<(u32, u16)>,
 }
 
 impl std::fmt::Debug for Uring {
@@ -332,9 +353,16 @@ impl Uring {
             rearm: Vec::new(),
             cancels: Vec::new(),
             sends_in_flight: 0,
+            retired_flows: Vec::new(),
+            scratch: Box::new(FlowScratch {
+                // SAFETY: all-zero is a valid sockaddr_storage.
+                name: unsafe { std::mem::zeroed() },
+                buf: [0; MAX_DATAGRAM],
+            }),
             stats: IoStats::default(),
             errors: ErrorLog::default(),
             setup,
+            held: VecDeque::with_capacity(usize::from(entries)),
         };
         me.arm_wake()?;
         // Fail here, not in the first poll, when io_uring is present but unusable.
@@ -388,6 +416,23 @@ impl Uring {
     }
 
     pub(crate) fn add_socket(&mut self, socket: UdpSocket) -> io::Result<SockId> {
+        self.add(socket, None)
+    }
+
+    /// Registers the connected socket of a flow of `group` (see [`super::Backend::add_connected_flow`]).
+    pub(crate) fn add_flow_socket(
+        &mut self,
+        socket: UdpSocket,
+        group: SockId,
+    ) -> io::Result<SockId> {
+        let group = self
+            .live(group.0)
+            .map(|s| s.deliver_as)
+            .ok_or_else(super::unknown_group)?;
+        self.add(socket, Some(group))
+    }
+
+    fn add(&mut self, socket: UdpSocket, group: Option<u32>) -> io::Result<SockId> {
         let local = socket.local_addr()?;
         // io_uring issues socket operations non-blocking itself (MSG_DONTWAIT, then an internal
         // poll), so the fd's own mode never blocks the worker. On 6.18 an O_NONBLOCK socket works
@@ -404,13 +449,21 @@ impl Uring {
             closing: false,
             dead: false,
             sends: 0,
+            deliver_as: group.unwrap_or(id),
+            flow: group.is_some(),
         };
         if sock_index(id) == self.socks.len() {
             self.socks.push(sock);
         } else {
             self.socks[sock_index(id)] = sock;
         }
-        self.arm_recv(id)?;
+        if let Err(e) = self.arm_recv(id) {
+            // Nothing in flight names it: close it and free the id at once.
+            let s = &mut self.socks[sock_index(id)];
+            s.closing = true;
+            close_if_idle(s, &mut self.ids);
+            return Err(e);
+        }
         Ok(SockId(id))
     }
 
@@ -426,6 +479,17 @@ impl Uring {
         }
         let s = &mut self.socks[sock_index(sock.0)];
         s.closing = true;
+        if s.flow {
+            // Its queue is read once more before it closes (`drain_retired_flow`).
+            if let Some(Err(err)) = s.socket.as_ref().map(super::socket::park_flow) {
+                self.errors.log("io_uring: parking a flow socket", &err);
+            }
+            if !s.recv_armed {
+                // Nothing will complete for it: read and closed by the next poll.
+                self.retired_flows.push(sock.0);
+                return;
+            }
+        }
         if s.recv_armed
             && let Err(err) = self.cancel_recv(sock.0)
         {
@@ -527,27 +591,100 @@ impl Uring {
         handler: &mut H,
     ) -> io::Result<()> {
         let sends = self.flush_tx()?;
+        // Inline send completions are posted during this very enter; wait for one more
+        // completion than that so they do not end the wait by themselves. Receives still held
+        // from the last poll are work already: do not wait then.
+        let want = (sends + 1).min(self.ring.params().cq_entries() as usize);
+        let timeout = if self.held.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        self.enter(want, timeout)?;
+        self.drain(handler);
+        self.deliver_held(handler)?;
+        while let Some(id) = self.retired_flows.pop() {
+            let s = &mut self.socks[sock_index(id)];
+            if s.id != id {
+                continue;
+            }
+            drain_retired_flow(s, &mut self.scratch, &mut self.tx, &mut self.stats, handler);
+            close_if_idle(s, &mut self.ids);
+        }
+        self.rearm_ended()
+    }
+
+    /// Delivers the receives [`Self::drain`] held back because the send pool ran low in the
+    /// middle of a burst. Completions come in order, so the completions of the sends queued
+    /// so far sit behind every receive already in the CQ: delivering those receives first would
+    /// find no free slot and drop their fan-out as `no_send_buffer`. Instead: hand the queued
+    /// sends to the kernel, collect their completions (which frees their slots; new receives are
+    /// held behind the old ones, so order is kept), deliver held receives until the pool is low
+    /// again, and repeat. Each round delivers at least one, and at most [`HELD_ROUNDS`] run per
+    /// poll so that commands and timers are not starved under a flood; the next poll does not
+    /// wait while receives are held.
+    fn deliver_held<H: Handler>(&mut self, handler: &mut H) -> io::Result<()> {
+        for _ in 0..HELD_ROUNDS {
+            if self.held.is_empty() {
+                break;
+            }
+            self.flush_tx()?;
+            self.enter(1, Some(Duration::ZERO))?;
+            self.drain(handler);
+            let mut delivered = false;
+            // `id` is the socket to deliver as: a flow socket's group, which outlives it.
+            while let Some(&(id, bid)) = self.held.front() {
+                if delivered && self.tx.wants_flush() {
+                    break;
+                }
+                self.held.pop_front();
+                delivered = true;
+                let live = self
+                    .socks
+                    .get(sock_index(id))
+                    .is_some_and(|s| s.id == id && s.socket.is_some() && !s.closing);
+                if live {
+                    // SAFETY: the kernel handed `bid` to us in a completion and it has not been
+                    // recycled since (held buffers are recycled only here); recycled below.
+                    let buf = unsafe { self.bufs.buf_mut(bid) };
+                    deliver(
+                        SockId(id),
+                        buf,
+                        &self.recv_msg,
+                        &mut self.tx,
+                        &mut self.stats,
+                        &mut self.errors,
+                        handler,
+                    );
+                }
+                self.bufs.recycle(bid);
+            }
+            self.bufs.publish();
+        }
+        Ok(())
+    }
+
+    /// One `io_uring_enter` that submits the SQ and waits for `want` completions or `timeout`.
+    fn enter(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<()> {
         let ts = timeout.map(Timespec::from);
         let args = match &ts {
             Some(ts) => SubmitArgs::new().timespec(ts),
             None => SubmitArgs::new(),
         };
-        // Inline send completions are posted during this very enter; wait for one more
-        // completion than that so they do not end the wait by themselves.
-        let want = (sends + 1).min(self.ring.params().cq_entries() as usize);
         self.stats.syscalls += 1;
         match self.ring.submitter().submit_with_args(want, &args) {
-            Ok(_) => {}
+            Ok(_) => Ok(()),
             // ETIME: timeout; EINTR: signal; EBUSY/EAGAIN: CQ backlog, drain and come back.
             Err(e)
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(e) => return Err(e),
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
-        self.drain(handler);
-        self.rearm_ended()
     }
 
     /// Re-arms every receive whose multishot ended (the buffers are back by now) and the wake poll.
@@ -583,7 +720,9 @@ impl Uring {
         Ok(())
     }
 
-    /// Handles every completion in the CQ.
+    /// Handles every completion in the CQ. A receive is held back (its buffer kept, in order)
+    /// instead of delivered once the send pool wants a flush ([`TxQueue::wants_flush`]) or
+    /// while earlier receives are held; [`Self::deliver_held`] delivers those.
     fn drain<H: Handler>(&mut self, handler: &mut H) {
         let Self {
             ring,
@@ -596,10 +735,13 @@ impl Uring {
             wake_armed,
             rearm,
             cancels: _,
+            retired_flows: _,
+            scratch,
             sends_in_flight,
             stats,
             errors,
             setup: _,
+            held,
         } = self;
         loop {
             let mut cq = ring.completion();
@@ -615,13 +757,23 @@ impl Uring {
                     UD_RECV => {
                         let s = &mut socks[sock_index(id)];
                         if let Some(bid) = cqueue::buffer_select(cqe.flags()) {
-                            if res >= 0 && !s.closing {
-                                // SAFETY: the kernel handed `bid` to us in this completion; it
-                                // is recycled below, after the handler's borrow has ended.
-                                let buf = unsafe { bufs.buf_mut(bid) };
-                                deliver(SockId(id), buf, recv_msg, tx, stats, errors, handler);
+                            // A removed flow socket's datagrams still belong to its live group.
+                            let wanted = res >= 0 && (!s.closing || s.flow);
+                            if wanted && (!held.is_empty() || tx.wants_flush()) {
+                                // Delivered by `deliver_held`, after the sends queued so far
+                                // have gone out and freed their slots. (Not `continue`: the
+                                // end of a multishot must still be seen below.)
+                                held.push_back((s.deliver_as, bid));
+                            } else {
+                                if wanted {
+                                    // SAFETY: the kernel handed `bid` to us in this completion;
+                                    // it is recycled below, after the handler's borrow has ended.
+                                    let buf = unsafe { bufs.buf_mut(bid) };
+                                    let sock = SockId(s.deliver_as);
+                                    deliver(sock, buf, recv_msg, tx, stats, errors, handler);
+                                }
+                                bufs.recycle(bid);
                             }
-                            bufs.recycle(bid);
                         }
                         if res < 0 {
                             match -res {
@@ -643,6 +795,7 @@ impl Uring {
                             if !s.closing && !s.dead {
                                 rearm.push(id);
                             }
+                            drain_retired_flow(s, scratch, tx, stats, handler);
                             close_if_idle(s, ids);
                         }
                     }
@@ -657,6 +810,7 @@ impl Uring {
                         // The table entry is not reused while this send was in flight.
                         if let Some(s) = socks.get_mut(sock_index(sock.0)) {
                             s.sends -= 1;
+                            drain_retired_flow(s, scratch, tx, stats, handler);
                             close_if_idle(s, ids);
                         }
                     }
@@ -718,6 +872,62 @@ fn deliver<H: Handler>(
             &mut buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len],
             tx,
         );
+    }
+}
+
+/// Receive space for [`drain_retired_flow`].
+struct FlowScratch {
+    name: libc::sockaddr_storage,
+    buf: [u8; MAX_DATAGRAM],
+}
+
+/// Most datagrams read from a removed flow socket before it closes (a flood must not keep the
+/// worker here).
+const RETIRE_DRAIN_MAX: usize = 256;
+
+/// A removed flow socket that is about to close (its receive has ended, nothing is in flight)
+/// may still hold datagrams the kernel queued after the multishot receive stopped: with
+/// `DEFER_TASKRUN` that is everything since the last enter. They belong to the flow's live
+/// group, so they are read here with plain non-blocking `recvmsg` calls and delivered as the
+/// group's, instead of being lost with the socket.
+fn drain_retired_flow<H: Handler>(
+    s: &mut Sock,
+    scratch: &mut FlowScratch,
+    tx: &mut TxQueue,
+    stats: &mut IoStats,
+    handler: &mut H,
+) {
+    if !(s.closing && s.flow && !s.recv_armed && s.sends == 0 && s.socket.is_some()) {
+        return;
+    }
+    for _ in 0..RETIRE_DRAIN_MAX {
+        let mut iov = libc::iovec {
+            iov_base: scratch.buf.as_mut_ptr().cast(),
+            iov_len: MAX_DATAGRAM,
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&raw mut scratch.name).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        stats.syscalls += 1;
+        // SAFETY: `msg` points at `scratch`'s name and buffer and at `iov`, all alive for this
+        // synchronous call; the fd is open (`socket` is `Some`) and no request uses it any more.
+        let n = unsafe { libc::recvmsg(s.fd, &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return; // EAGAIN: empty (or an error: the socket closes anyway).
+        }
+        if msg.msg_flags & libc::MSG_TRUNC != 0 {
+            stats.rx_truncated += 1;
+            continue;
+        }
+        let len = (n as usize).min(MAX_DATAGRAM);
+        let Some(from) = sockaddr::decode(sockaddr::storage_bytes(&scratch.name)) else {
+            continue;
+        };
+        stats.rx_packets += 1;
+        handler.on_datagram(SockId(s.deliver_as), from, &mut scratch.buf[..len], tx);
     }
 }
 

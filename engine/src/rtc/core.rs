@@ -23,7 +23,7 @@ use super::rtp_stream::RtpStreamRecv;
 use super::seq_manager::SeqManager;
 use super::slab::Slab;
 use super::transport::{PlainTransport, Transport, TransportKind, TransportTuple};
-use crate::net::{SockId, Transmit};
+use crate::net::{MAX_DATAGRAM, SockId, Transmit};
 use crate::wire::demux::{PacketKind, classify};
 use crate::wire::rtcp;
 use crate::wire::rtp::{self, RtpPacket};
@@ -33,6 +33,8 @@ mod plain_srtp;
 #[path = "core_webrtc.rs"]
 mod webrtc;
 pub use webrtc::SharedOutcome;
+#[path = "core_rtcp.rs"]
+mod rtcp_io;
 
 #[derive(Copy, Clone, Debug)]
 enum Obj {
@@ -162,6 +164,8 @@ pub struct WorkerCore {
     index: usize,
     counters: WorkerCounters,
     events: Vec<Event>,
+    /// RTCP timers and clock (`core_rtcp.rs`).
+    rtcp: rtcp_io::RtcpState,
 }
 
 fn not_found(kind: &'static str, id: Uuid) -> RtcError {
@@ -342,6 +346,7 @@ impl WorkerCore {
             app_data: options.app_data,
         });
         self.routers[router].transports.push(idx);
+        self.rtcp_transport_added(idx);
         self.ids.insert(id, Obj::Transport(idx));
         self.by_sock.insert(rtp.0, (idx, false));
         if let Some((s, _)) = rtcp {
@@ -421,7 +426,12 @@ impl WorkerCore {
     fn close_transport_idx(&mut self, t: usize) -> Vec<SockId> {
         self.close_webrtc(t);
         for c in self.transports[t].consumers.clone() {
+            let consumer_id = self.consumers[c].id;
             self.close_consumer_idx(c);
+            // Told, as mediasoup's consumer "transportclose": the control plane forgets the id
+            // on this event (without it every consumer of a closed transport stayed in its
+            // owner table for the life of the process).
+            self.events.push(Event::ConsumerClose { consumer_id });
         }
         for p in self.transports[t].producers.clone() {
             self.close_producer_idx(p);
@@ -491,9 +501,10 @@ impl WorkerCore {
     pub fn produce(
         &mut self,
         transport_id: Uuid,
-        o: ProduceOptions,
+        mut o: ProduceOptions,
     ) -> Result<ProduceReply, RtcError> {
         let t = self.transport_idx(transport_id)?;
+        self.fill_producer_cname(t, &mut o.rtp_parameters);
         if self.ids.contains_key(&o.id) {
             return Err(RtcError::Conflict(format!("id {} already exists", o.id)));
         }
@@ -550,6 +561,7 @@ impl WorkerCore {
             consumers: Vec::new(),
             app_data: o.app_data,
         });
+        self.producers[idx].init_key_frame_feedback();
         let transport = &mut self.transports[t];
         transport.producers.push(idx);
         for s in ssrcs {
@@ -603,6 +615,9 @@ impl WorkerCore {
                 });
             }
         }
+        if !paused {
+            self.key_frame_on_producer_resume(p);
+        }
         Ok(())
     }
 
@@ -641,6 +656,8 @@ impl WorkerCore {
                         "byteCount": s.bytes,
                         "packetsLost": s.lost(),
                         "jitter": s.jitter(),
+                        "pliCount": s.key_frames.pli_sent,
+                        "firCount": s.key_frames.fir_sent,
                     })
                 })
                 .collect(),
@@ -722,8 +739,10 @@ impl WorkerCore {
             seq: SeqManager::new(clock_rate, rand::random(), rand::random()),
             packets: 0,
             bytes: 0,
+            rtp_stream: Default::default(),
             app_data: o.app_data,
         });
+        self.key_frame_on_activate(idx);
         self.producers[p].consumers.push(idx);
         self.transports[t].consumers.push(idx);
         self.ids.insert(o.id, Obj::Consumer(idx));
@@ -760,14 +779,10 @@ impl WorkerCore {
     /// Pauses or resumes a consumer. On resume its stream continues without a sequence gap.
     pub fn set_consumer_paused(&mut self, id: Uuid, paused: bool) -> Result<(), RtcError> {
         let c = self.consumer_idx(id)?;
-        self.consumers[c].set_paused(paused);
+        if self.consumers[c].set_paused(paused) && !paused {
+            self.key_frame_on_activate(c);
+        }
         Ok(())
-    }
-
-    /// Checks a consumer exists (for requests that are no-ops on plain transports, such as a
-    /// key-frame request before RTCP feedback exists).
-    pub fn check_consumer(&self, id: Uuid) -> Result<(), RtcError> {
-        self.consumer_idx(id).map(|_| ())
     }
 
     /// A consumer's dump.
@@ -799,6 +814,11 @@ impl WorkerCore {
             "ssrc": c.ssrc,
             "packetCount": c.packets,
             "byteCount": c.bytes,
+            "packetsLost": c.rtp_stream.packets_lost,
+            "fractionLost": c.rtp_stream.fraction_lost,
+            "roundTripTime": c.rtp_stream.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            "pliCount": c.rtp_stream.pli_received,
+            "firCount": c.rtp_stream.fir_received,
         })];
         if let Value::Array(inbound) = self.producer_stats(self.producers[c.producer].id)? {
             out.extend(inbound);
@@ -822,6 +842,13 @@ impl WorkerCore {
     ) {
         self.counters.packets_in += 1;
         self.counters.bytes_in += data.len() as u64;
+        // Send buffers hold MAX_DATAGRAM bytes, so a longer packet could not be forwarded (the
+        // copy into a consumer's buffer would overrun it). The I/O layer never delivers one;
+        // callers of this sans-IO API might (the fuzzer did).
+        if data.len() > MAX_DATAGRAM {
+            self.counters.drop(DropReason::Malformed);
+            return;
+        }
         let Some(&(t, is_rtcp_sock)) = self.by_sock.get(&sock) else {
             self.counters.drop(DropReason::UnknownSocket);
             return;
@@ -908,6 +935,7 @@ impl WorkerCore {
             pkt.payload_type(),
         );
         let len = data.len();
+        let payload_len = pkt.payload().len() as u64;
         let Self {
             transports,
             producers,
@@ -924,6 +952,7 @@ impl WorkerCore {
         let producer = &mut producers[p];
         if let Some(stream) = producer.stream_mut(ssrc) {
             stream.receive(now, seq, ts, len);
+            stream.detect_key_frame(pt, pkt.payload());
         }
         if producer.paused {
             counters.drop(DropReason::ProducerPaused);
@@ -975,6 +1004,7 @@ impl WorkerCore {
             if sent && out_len > 0 {
                 consumer.packets += 1;
                 consumer.bytes += out_len as u64;
+                consumer.rtp_stream.payload_bytes += payload_len;
                 ct.counters.rtp_packets_sent += 1;
                 ct.counters.bytes_sent += out_len as u64;
                 counters.rtp_forwarded += 1;
@@ -988,13 +1018,14 @@ impl WorkerCore {
         }
     }
 
-    fn on_rtcp<T: Transmit>(&mut self, _now: Instant, t: usize, data: &[u8], _tx: &mut T) {
+    fn on_rtcp<T: Transmit>(&mut self, now: Instant, t: usize, data: &[u8], tx: &mut T) {
         if rtcp::validate_compound(data).is_err() {
             self.counters.drop(DropReason::Malformed);
             return;
         }
         self.counters.rtcp_in += 1;
         self.transports[t].counters.rtcp_packets_received += 1;
+        self.receive_rtcp(now, t, data, tx);
     }
 }
 

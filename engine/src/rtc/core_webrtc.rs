@@ -103,6 +103,7 @@ impl WorkerCore {
             app_data: options.app_data,
         });
         self.routers[router].transports.push(idx);
+        self.rtcp_transport_added(idx);
         self.ids.insert(id, super::Obj::Transport(idx));
         self.by_ufrag
             .insert(ufrag.into_bytes().into_boxed_slice(), idx);
@@ -363,7 +364,7 @@ impl WorkerCore {
     }
 
     /// Runs the ICE agents' consent timers (RFC 7675): call at least every few hundred ms.
-    pub fn handle_timeouts(&mut self, now: Instant) {
+    pub fn handle_ice_timeouts(&mut self, now: Instant) {
         for i in 0..self.webrtc.len() {
             let t = self.webrtc[i];
             let due = self.transports[t]
@@ -379,8 +380,8 @@ impl WorkerCore {
         }
     }
 
-    /// The earliest instant [`Self::handle_timeouts`] has work.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// The earliest instant [`Self::handle_ice_timeouts`] has work.
+    pub fn ice_poll_timeout(&self) -> Option<Instant> {
         self.webrtc
             .iter()
             .filter_map(|&t| self.transports[t].webrtc()?.ice.poll_timeout())

@@ -354,6 +354,31 @@ fn closing_a_transport_or_router_cascades_and_returns_sockets() {
 }
 
 #[test]
+fn closing_a_transport_tells_of_each_consumer_it_held() {
+    let mut room = Room::new();
+    let send = room.transport(Some(SENDER), false);
+    let producer = room.produce_opus(&send, 1111);
+    let leg = room.transport(Some("10.0.1.1:6000"), false);
+    let consumer = room.consume(&leg, producer, 100, 10).unwrap().id;
+    room.core.take_events();
+    room.core.close_transport(leg.transport).unwrap();
+    let events = room.core.take_events();
+    assert!(
+        events.contains(&Event::ConsumerClose {
+            consumer_id: consumer
+        }),
+        "{events:?}"
+    );
+    assert!(events.contains(&Event::TransportClose {
+        transport_id: leg.transport
+    }));
+    assert!(
+        room.core.dump_producer(producer).is_ok(),
+        "the producer stays"
+    );
+}
+
+#[test]
 fn comedia_learns_the_remote_and_rejects_others() {
     let mut room = Room::new();
     let send = room.transport(None, true);

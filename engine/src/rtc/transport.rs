@@ -146,6 +146,26 @@ impl Transport {
         }
     }
 
+    /// Where RTCP for this transport's remote goes, and from which socket (the RTCP socket
+    /// and port when `rtcpMux` is off).
+    pub(crate) fn rtcp_destination(&self) -> Option<(SockId, SocketAddr)> {
+        match &self.kind {
+            // Nothing, not even RTCP, before an SRTP transport is keyed.
+            TransportKind::Plain(p) if p.srtp_local.is_some() && p.srtp.is_none() => None,
+            TransportKind::Plain(p) => match p.rtcp {
+                Some((sock, _)) => p.rtcp_remote.map(|r| (sock, r)),
+                None => p.remote.map(|r| (p.sock, r)),
+            },
+            TransportKind::WebRtc(w) => w.media_destination(),
+        }
+    }
+
+    /// The SSRC Sluice's own RTCP on this transport (receiver reports, key frame requests)
+    /// is sent from: fixed per transport, taken from its random id.
+    pub(crate) fn rtcp_ssrc(&self) -> u32 {
+        (self.id.as_u128() as u32).max(1)
+    }
+
     /// The local address and, once known, the remote (a WebRTC transport's selected tuple).
     pub(crate) fn tuple(&self) -> TransportTuple {
         match &self.kind {

@@ -492,7 +492,7 @@ fn consent_expiry_disconnects_and_stops_media() {
         sfu.now += Duration::from_secs(8);
         let check = a.peer.binding_request(false);
         assert_eq!(sfu.input(a.addr, &check).sent.len(), 1);
-        sfu.core.handle_timeouts(sfu.now);
+        sfu.core.handle_ice_timeouts(sfu.now);
     }
     let dump = sfu.core.dump_transport(b.transport.id).expect("dump");
     assert_eq!(dump["iceState"], "disconnected");
@@ -542,8 +542,36 @@ fn a_check_for_another_workers_ufrag_is_handed_over_and_restart_keeps_the_prefix
     assert_eq!(sfu.driver.state(a.transport.id), Some(DtlsStateName::New));
 }
 
+/// Decrypts what the core sent to `to` and returns the RTCP packets of type `pt` in it.
+fn rtcp_at(peer: &mut Browser, now: Instant, tx: &VecTransmit) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (_, to, d) in &tx.sent {
+        if *to != peer.addr {
+            continue;
+        }
+        match peer.peer.handle_datagram(now, d) {
+            PeerInput::Rtcp(p) => out.push(p),
+            PeerInput::Rtp(_) => {}
+            other => panic!("not SRTCP the peer can decrypt: {other:?}"),
+        }
+    }
+    out
+}
+
+fn plis(compounds: &[Vec<u8>]) -> Vec<u32> {
+    let mut v = Vec::new();
+    for c in compounds {
+        for p in crate::wire::rtcp::compound(c).flatten() {
+            if let crate::wire::rtcp::RtcpPacket::Pli(pli) = p {
+                v.push(pli.media_ssrc);
+            }
+        }
+    }
+    v
+}
+
 #[test]
-fn a_subscribers_pli_reaches_the_publisher_rate_limited() {
+fn rtcp_on_webrtc_transports_is_srtcp_both_ways() {
     let mut sfu = Sfu::new();
     let mut a = sfu.browser("192.0.2.1:5000");
     let mut b = sfu.browser("192.0.2.2:6000");
@@ -573,40 +601,60 @@ fn a_subscribers_pli_reaches_the_publisher_rate_limited() {
         .expect("produce");
     let consumer = sfu.consume(&b, id);
     let consumer_ssrc = consumer.rtp_parameters.encodings[0].ssrc.expect("ssrc");
-    let plis_at_a = |sfu: &mut Sfu, a: &mut Browser, b: &mut Browser| {
-        let mut buf = [0u8; 64];
-        let n = crate::wire::rtcp::write_pli(&mut buf, 0x77, consumer_ssrc).expect("pli");
-        let srtcp = b.peer.protect_rtcp(&buf[..n]).expect("keyed");
-        let tx = sfu.input(b.addr, &srtcp);
-        let mut media_ssrcs = Vec::new();
-        for (_, to, d) in tx.sent {
-            assert_eq!(to, a.addr, "feedback goes to the publisher only");
-            let PeerInput::Rtcp(p) = a.peer.handle_datagram(sfu.now, &d) else {
-                panic!("SRTCP the publisher can decrypt");
-            };
-            for pkt in crate::wire::rtcp::compound(&p) {
-                if let Ok(crate::wire::rtcp::RtcpPacket::Pli(pli)) = pkt {
-                    media_ssrcs.push(pli.media_ssrc);
-                }
-            }
-        }
-        media_ssrcs
-    };
-    assert_eq!(plis_at_a(&mut sfu, &mut a, &mut b), vec![0x5555]);
-    sfu.now += Duration::from_millis(100);
-    assert!(
-        plis_at_a(&mut sfu, &mut a, &mut b).is_empty(),
-        "rate-limited"
-    );
-    sfu.now += Duration::from_millis(600);
-    assert_eq!(plis_at_a(&mut sfu, &mut a, &mut b), vec![0x5555]);
-    assert_eq!(sfu.core.counters().key_frame_requests, 2);
-    // The API's request-key-frame goes the same way.
-    sfu.now += Duration::from_secs(1);
+    // The new video consumer asks the publisher for a key frame, as SRTCP.
     let mut tx = VecTransmit::default();
-    sfu.core
-        .request_key_frame(sfu.now, consumer.id, &mut tx)
-        .expect("consumer");
-    assert_eq!(tx.sent.len(), 1);
-    assert_eq!(tx.sent[0].1, a.addr);
+    sfu.core.handle_timeout(sfu.now, &mut tx);
+    assert_eq!(plis(&rtcp_at(&mut a, sfu.now, &tx)), vec![0x5555]);
+    // The subscriber's own PLI (SRTCP) about the consumer's SSRC reaches the publisher.
+    sfu.now += Duration::from_secs(2);
+    let mut buf = [0u8; 64];
+    let n = crate::wire::rtcp::write_pli(&mut buf, 0x77, consumer_ssrc).expect("pli");
+    let srtcp = b.peer.protect_rtcp(&buf[..n]).expect("keyed");
+    let mut tx = sfu.input(b.addr, &srtcp);
+    sfu.core.handle_timeout(sfu.now, &mut tx);
+    assert_eq!(plis(&rtcp_at(&mut a, sfu.now, &tx)), vec![0x5555]);
+    assert_eq!(sfu.core.counters().drops_of(DropReason::SrtpUnprotect), 0);
+    // Media, then time: the subscriber gets a sender report under its consumer's SSRC, and the
+    // publisher a receiver report about its stream, both decryptable.
+    for seq in 0..5u16 {
+        let mut pkt = [0u8; 100];
+        let h = RtpHeader {
+            payload_type: 96,
+            sequence: seq,
+            timestamp: 3000 * u32::from(seq),
+            ssrc: 0x5555,
+            ..Default::default()
+        };
+        let n = write_rtp(&mut pkt, &h, &[], &[0x10, 0, 0x9d, 1, 0x2a]).expect("rtp");
+        let srtp = a.peer.protect_rtp(&pkt[..n]).expect("keyed");
+        sfu.now += Duration::from_millis(33);
+        let tx = sfu.input(a.addr, &srtp);
+        sfu.pump(&mut b, tx);
+    }
+    assert_eq!(b.rtp.len(), 5);
+    sfu.now += Duration::from_secs(6);
+    let mut tx = VecTransmit::default();
+    sfu.core.handle_timeout(sfu.now, &mut tx);
+    let to_b = rtcp_at(&mut b, sfu.now, &tx);
+    let srs: Vec<u32> = to_b
+        .iter()
+        .flat_map(|c| crate::wire::rtcp::compound(c).flatten().collect::<Vec<_>>())
+        .filter_map(|p| match p {
+            crate::wire::rtcp::RtcpPacket::SenderReport(sr) => Some(sr.ssrc()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(srs, vec![consumer_ssrc]);
+    let to_a = rtcp_at(&mut a, sfu.now, &tx);
+    let blocks: Vec<u32> = to_a
+        .iter()
+        .flat_map(|c| crate::wire::rtcp::compound(c).flatten().collect::<Vec<_>>())
+        .filter_map(|p| match p {
+            crate::wire::rtcp::RtcpPacket::ReceiverReport(rr) => {
+                rr.report_blocks().next().map(|b| b.ssrc)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(blocks, vec![0x5555]);
 }

@@ -20,8 +20,8 @@
 //! arriving at a peer before the peer heard of the transport). A check for another worker is
 //! handed to it over the hand-off queue. Once ICE has validated a tuple, the owner tells every
 //! other worker (a `SetFlowOwner` command), so DTLS and SRTP from that address, which carry no
-//! ufrag, are handed over too; and the owner opens a connected `SO_REUSEPORT` socket for that
-//! tuple (worker.rs, `steer`), so that the kernel delivers the flow to it directly from then on.
+//! ufrag, are handed over too; and the first such hand-off makes the owner steer the flow to
+//! itself (worker.rs, `steer_flow`: a connected `SO_REUSEPORT` socket the kernel prefers).
 //!
 //! **DTLS off the worker.** The handshake's public-key crypto would stall forwarding for
 //! hundreds of microseconds per flight (DESIGN §2), so records go to the control plane
