@@ -83,7 +83,14 @@ impl WebRtcPlane {
         };
         std::thread::Builder::new()
             .name("sluice-dtls".into())
-            .spawn(move || run(rx, driver, workers))
+            .spawn(move || {
+                // Handshakes come in bursts; the workers must win the cores they share with
+                // this thread (engine io::thread docs). Best effort.
+                if let Err(e) = sluice_engine::io::thread::set_current_thread_nice(DTLS_NICE) {
+                    tracing::debug!(error = %e, "cannot lower the DTLS thread's priority");
+                }
+                run(rx, driver, workers)
+            })
             .map(|_| ())
             .map_err(|e| format!("cannot start the DTLS thread: {e}"))
     }
@@ -130,6 +137,9 @@ fn send_to(workers: &Workers, w: usize, request: Request) {
         let _ = h.send(request, Box::new(|_| {}));
     }
 }
+
+/// Nice value of the DTLS thread: below the workers (nice 0) in the scheduler's eyes.
+const DTLS_NICE: i32 = 10;
 
 /// Longest sleep of an idle DTLS thread.
 const IDLE: Duration = Duration::from_secs(1);
