@@ -260,20 +260,17 @@ fn main() {
     let (lat_tx, lat_rx) = mpsc::channel::<(u32, u64)>();
     std::thread::spawn(move || {
         loop {
-            match recv(&mut subscriber) {
-                Some(PeerInput::Rtp(p)) => {
-                    let Ok(pkt) = sluice_engine::wire::rtp::RtpPacket::parse(&p) else {
-                        continue;
-                    };
-                    let b = pkt.payload();
-                    let sent = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
-                    let idx = u32::from_be_bytes(b[8..12].try_into().expect("4 bytes"));
-                    let now = t0.elapsed().as_nanos() as u64;
-                    if lat_tx.send((idx, now.saturating_sub(sent))).is_err() {
-                        return;
-                    }
+            if let Some(PeerInput::Rtp(p)) = recv(&mut subscriber) {
+                let Ok(pkt) = sluice_engine::wire::rtp::RtpPacket::parse(&p) else {
+                    continue;
+                };
+                let b = pkt.payload();
+                let sent = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
+                let idx = u32::from_be_bytes(b[8..12].try_into().expect("4 bytes"));
+                let now = t0.elapsed().as_nanos() as u64;
+                if lat_tx.send((idx, now.saturating_sub(sent))).is_err() {
+                    return;
                 }
-                Some(_) | None => {}
             }
         }
     });
