@@ -265,6 +265,9 @@ fn main() {
                     continue;
                 };
                 let b = pkt.payload();
+                if b.len() < 12 {
+                    continue;
+                }
                 let sent = u64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
                 let idx = u32::from_be_bytes(b[8..12].try_into().expect("4 bytes"));
                 let now = t0.elapsed().as_nanos() as u64;
