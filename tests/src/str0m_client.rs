@@ -9,9 +9,11 @@
 //! - ICE (RFC 8445): we are the controlling agent, because Sluice is ICE-lite (§2.5) and a lite
 //!   agent is always controlled; the remote credentials are `iceParameters`, the remote
 //!   candidate is `iceCandidates[0]` (UDP, type host).
-//! - DTLS (RFC 5763 §5, RFC 8842): Sluice's role is `auto`, so we take the client role (str0m
-//!   "active") and say `role: "client"` in our `connect`; the certificate Sluice presents must hash
-//!   to the fingerprint it announced, and Sluice checks ours against what we send in `connect`.
+//! - DTLS (RFC 5763 §5, RFC 8842): Sluice's role is `auto`, so by default we take the client
+//!   role (str0m "active") and say `role: "client"` in our `connect`, as mediasoup-client does;
+//!   [`DtlsSide::Server`] takes the other end and says `role: "server"`, and Sluice must then
+//!   start the handshake. The certificate Sluice presents must hash to the fingerprint it
+//!   announced, and Sluice checks ours against what we send in `connect`.
 //! - SRTP (RFC 3711, RFC 7714): str0m derives its keys from the handshake (RFC 5764 §4.2) and
 //!   protects and unprotects every packet itself, so what [`Str0mClient::received`] holds was
 //!   decrypted by str0m, not by us.
@@ -31,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use str0m::format::{Codec, FormatParams};
-use str0m::media::{Frequency, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::media::{
+    Frequency, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, SenderFeedback,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{Extension, ExtensionMap, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -192,6 +196,16 @@ fn router_extension_id(caps: &Value, uri: &str) -> Option<u8> {
         .and_then(|id| u8::try_from(id).ok())
 }
 
+/// Which end of the DTLS handshake str0m takes (RFC 5763 §5: `active` starts it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtlsSide {
+    /// str0m sends the ClientHello; our `connect` says `role: "client"` (what mediasoup-client
+    /// does against a server whose role is `auto`).
+    Client,
+    /// str0m waits for Sluice's ClientHello; our `connect` says `role: "server"`.
+    Server,
+}
+
 /// One str0m peer connection to one Sluice WebRTC transport.
 pub struct Str0mClient {
     rtc: Rtc,
@@ -199,18 +213,29 @@ pub struct Str0mClient {
     local: SocketAddr,
     server: SocketAddr,
     exts: ExtensionMap,
+    side: DtlsSide,
     connected: bool,
     ice: IceConnectionState,
     received: Vec<RtpPacket>,
     keyframe_requests: Vec<KeyframeRequest>,
+    sender_reports: Vec<SenderFeedback>,
 }
 
 impl Str0mClient {
     /// A client for the transport Sluice answered with `transport` (the JSON of
-    /// `POST /v1/routers/{id}/webrtc-transports`). ICE and DTLS start at once: checks go out on
-    /// the first pump, and the ClientHello as soon as a check is answered, so send
-    /// [`Str0mClient::dtls_parameters`] to `connect` before pumping.
-    pub fn new(transport: &Value, mut config: RtcConfig) -> Result<Self, ClientError> {
+    /// `POST /v1/routers/{id}/webrtc-transports`), DTLS client. ICE and DTLS start at once:
+    /// checks go out on the first pump, and the ClientHello as soon as a check is answered, so
+    /// send [`Str0mClient::dtls_parameters`] to `connect` before pumping.
+    pub fn new(transport: &Value, config: RtcConfig) -> Result<Self, ClientError> {
+        Self::with_dtls_side(transport, config, DtlsSide::Client)
+    }
+
+    /// [`Str0mClient::new`] with the DTLS end chosen.
+    pub fn with_dtls_side(
+        transport: &Value,
+        mut config: RtcConfig,
+        side: DtlsSide,
+    ) -> Result<Self, ClientError> {
         let ice = &transport["iceParameters"];
         let ufrag = ice["usernameFragment"]
             .as_str()
@@ -261,26 +286,32 @@ impl Str0mClient {
             pass: pass.to_owned(),
         });
         api.set_remote_fingerprint(fingerprint);
-        api.start_dtls(true).map_err(rtc_err)?;
+        api.start_dtls(side == DtlsSide::Client).map_err(rtc_err)?;
         Ok(Self {
             rtc,
             sock,
             local,
             server,
             exts,
+            side,
             connected: false,
             ice: IceConnectionState::New,
             received: Vec::new(),
             keyframe_requests: Vec::new(),
+            sender_reports: Vec::new(),
         })
     }
 
-    /// Our `dtlsParameters` for `POST /v1/transports/{id}/connect`: role `client` (we start the
-    /// handshake) and the SHA-256 fingerprint of str0m's certificate.
+    /// Our `dtlsParameters` for `POST /v1/transports/{id}/connect`: our role (`client` when we
+    /// start the handshake) and the SHA-256 fingerprint of str0m's certificate.
     pub fn dtls_parameters(&mut self) -> Value {
         let fp = self.rtc.direct_api().local_dtls_fingerprint().clone();
+        let role = match self.side {
+            DtlsSide::Client => "client",
+            DtlsSide::Server => "server",
+        };
         json!({
-            "role": "client",
+            "role": role,
             "fingerprints": [{ "algorithm": fp.hash_func, "value": hex_colons(&fp.bytes) }]
         })
     }
@@ -313,6 +344,11 @@ impl Str0mClient {
     /// Keyframe requests (PLI, FIR) that reached this client's send streams.
     pub fn keyframe_requests(&self) -> &[KeyframeRequest] {
         &self.keyframe_requests
+    }
+
+    /// Sender reports (RFC 3550 §6.4.1) that arrived for this client's receive streams.
+    pub fn sender_reports(&self) -> &[SenderFeedback] {
+        &self.sender_reports
     }
 
     /// The payload type str0m's codec config has for `codec`, and its RTX payload type.
@@ -467,6 +503,7 @@ impl Str0mClient {
                     Event::IceConnectionStateChange(s) => self.ice = s,
                     Event::RtpPacket(p) => self.received.push(p),
                     Event::KeyframeRequest(k) => self.keyframe_requests.push(k),
+                    Event::SenderFeedback(f) => self.sender_reports.push(f),
                     _ => {}
                 },
             }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sluice_tests::str0m_client::{
-    Str0mClient, consumer_capabilities, publisher_config, pump_until, subscriber_config,
+    DtlsSide, Str0mClient, consumer_capabilities, publisher_config, pump_until, subscriber_config,
 };
 use sluice_tests::{
     EventStream, Http, Server, ServerOptions, SseEvent, Value, json, str_of, wait_until,
@@ -40,9 +40,20 @@ fn webrtc_transport(http: &Http, router: &str) -> Value {
 
 /// A client for a new transport on `router`, connected over the API with its own fingerprint.
 fn client(http: &Http, router: &str, config: str0m::RtcConfig) -> (Str0mClient, String) {
+    client_as(http, router, config, DtlsSide::Client)
+}
+
+/// [`client`] with the DTLS end chosen.
+fn client_as(
+    http: &Http,
+    router: &str,
+    config: str0m::RtcConfig,
+    side: DtlsSide,
+) -> (Str0mClient, String) {
     let t = webrtc_transport(http, router);
     let id = str_of(&t, "id").to_owned();
-    let mut c = Str0mClient::new(&t, config).expect("a str0m client from the transport JSON");
+    let mut c = Str0mClient::with_dtls_side(&t, config, side)
+        .expect("a str0m client from the transport JSON");
     http.post(
         &format!("/v1/transports/{id}/connect"),
         &json!({ "dtlsParameters": c.dtls_parameters() }),
@@ -113,15 +124,21 @@ struct Pair {
 }
 
 fn connected_pair(server: &Server) -> Pair {
+    connected_pair_as(server, DtlsSide::Client, DtlsSide::Client)
+}
+
+/// [`connected_pair`] with each client's DTLS end chosen.
+fn connected_pair_as(server: &Server, a_side: DtlsSide, b_side: DtlsSide) -> Pair {
     let http = server.http();
     let router = http.create_router(None);
     let router_id = str_of(&router, "id").to_owned();
     let caps = router["rtpCapabilities"].clone();
-    let (mut a, a_id) = client(&http, &router_id, publisher_config());
-    let (mut b, b_id) = client(
+    let (mut a, a_id) = client_as(&http, &router_id, publisher_config(), a_side);
+    let (mut b, b_id) = client_as(
         &http,
         &router_id,
         subscriber_config(&caps).expect("subscriber config from the router's capabilities"),
+        b_side,
     );
     let connected = pump_until(&mut [&mut a, &mut b], |c| {
         c.iter().all(|c| c.is_connected())
@@ -521,4 +538,153 @@ fn a_str0m_subscribers_pli_reaches_the_str0m_publisher() {
         VIDEO_MID,
         "the request is for the publisher's video"
     );
+}
+
+/// Sends `n` Opus packets from the publisher (sequence numbers from 0).
+fn send_opus(s: &mut Pair, n: u16) {
+    let (pt, _) = s.a.payload_type(Codec::Opus).expect("Opus");
+    for i in 0..n {
+        s.a.write_rtp(
+            AUDIO_SSRC,
+            pt,
+            u64::from(i),
+            960 * u32::from(i),
+            false,
+            &opus_payload(i),
+        )
+        .expect("write Opus");
+        s.a.pump(Duration::from_millis(1)).expect("pump publisher");
+    }
+}
+
+#[test]
+fn str0m_as_dtls_server_both_ways() {
+    // Sluice takes the client end for both transports (our `connect` says role "server").
+    let server = Server::start();
+    let mut s = connected_pair_as(&server, DtlsSide::Server, DtlsSide::Server);
+    let producer = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
+    let consumer = s.consume(&producer, MediaKind::Audio, false);
+    let (_, ssrc, _, _) = consumer_stream(&consumer);
+    send_opus(&mut s, 20);
+    assert!(
+        s.pump_until(|c| count(c[1], ssrc) >= 20),
+        "{} of 20 Opus packets decrypted with Sluice as DTLS client",
+        count(&s.b, ssrc)
+    );
+    for (i, p) in s.b.received().iter().enumerate() {
+        assert_eq!(&p.payload[..], &opus_payload(i as u16)[..], "payload {i}");
+    }
+}
+
+#[test]
+#[ignore = "RTCP essentials (issue 3) not implemented yet: Sluice sends consumers no sender \
+            reports"]
+fn the_subscriber_gets_sender_reports_for_its_consumer() {
+    let server = Server::start();
+    let mut s = connected_pair(&server);
+    let producer = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
+    let consumer = s.consume(&producer, MediaKind::Audio, false);
+    let (mid, ssrc, _, _) = consumer_stream(&consumer);
+    // str0m sends a sender report about every second of media (its audio RTCP interval); keep
+    // the publisher going while we wait for Sluice's to the subscriber.
+    let (pt, _) = s.a.payload_type(Codec::Opus).expect("Opus");
+    let mut i = 0u32;
+    let got = wait_until(|| {
+        s.a.write_rtp(
+            AUDIO_SSRC,
+            pt,
+            u64::from(i),
+            960 * i,
+            false,
+            &opus_payload(i as u16),
+        )
+        .ok()?;
+        i += 1;
+        s.a.pump(Duration::from_millis(10)).ok()?;
+        s.b.pump(Duration::from_millis(10)).ok()?;
+        (!s.b.sender_reports().is_empty()).then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "no sender report reached the subscriber ({} packets)",
+        count(&s.b, ssrc)
+    );
+    assert_eq!(s.b.sender_reports()[0].mid.to_string(), mid);
+}
+
+#[test]
+#[ignore = "RTCP essentials (issue 3) not implemented yet: no key frame request on consumer \
+            resume"]
+fn resuming_a_video_consumer_asks_the_publisher_for_a_key_frame() {
+    let server = Server::start();
+    let mut s = connected_pair(&server);
+    let producer = s.produce(VIDEO_MID, MediaKind::Video, Codec::Vp8, VIDEO_SSRC);
+    let consumer = s.consume(&producer, MediaKind::Video, true);
+    s.http
+        .post(
+            &format!("/v1/consumers/{}/resume", str_of(&consumer, "id")),
+            &json!({}),
+        )
+        .ok();
+    assert!(
+        s.pump_until(|c| !c[0].keyframe_requests().is_empty()),
+        "the publisher was not asked for a key frame"
+    );
+    assert_eq!(s.a.keyframe_requests()[0].mid.to_string(), VIDEO_MID);
+}
+
+#[test]
+#[ignore = "Sluice forwards the publisher's transport-wide sequence numbers (draft-holmer \
+            transport-cc) to the subscriber unchanged; mediasoup numbers each transport's own"]
+fn transport_wide_sequence_numbers_are_the_subscriber_transports_own() {
+    let server = Server::start();
+    let mut s = connected_pair(&server);
+    let _audio = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
+    let video = s.produce(VIDEO_MID, MediaKind::Video, Codec::Vp8, VIDEO_SSRC);
+    // Only the video consumer: the publisher numbers audio and video packets in one sequence,
+    // so forwarding its numbers leaves a gap at every audio packet.
+    let consumer = s.consume(&video, MediaKind::Video, false);
+    let (_, ssrc, _, _) = consumer_stream(&consumer);
+    let (opus_pt, _) = s.a.payload_type(Codec::Opus).expect("Opus");
+    let (vp8_pt, _) = s.a.payload_type(Codec::Vp8).expect("VP8");
+    for i in 0..20u16 {
+        let seq = u64::from(i);
+        s.a.write_rtp(
+            AUDIO_SSRC,
+            opus_pt,
+            seq,
+            960 * u32::from(i),
+            false,
+            &opus_payload(i),
+        )
+        .expect("write");
+        s.a.write_rtp(
+            VIDEO_SSRC,
+            vp8_pt,
+            seq,
+            3_000 * u32::from(i),
+            true,
+            &vp8_payload(i),
+        )
+        .expect("write");
+        s.a.pump(Duration::from_millis(1)).expect("pump");
+    }
+    assert!(s.pump_until(|c| count(c[1], ssrc) >= 20), "video arrives");
+    let twcc: Vec<u16> =
+        s.b.received()
+            .iter()
+            .filter_map(|p| p.header.ext_vals.transport_cc)
+            .collect();
+    assert_eq!(
+        twcc.len(),
+        20,
+        "every video packet carries a transport-wide number"
+    );
+    for w in twcc.windows(2) {
+        assert_eq!(
+            w[1],
+            w[0].wrapping_add(1),
+            "consecutive on the subscriber's transport: {twcc:?}"
+        );
+    }
 }
