@@ -331,6 +331,11 @@ impl Str0mClient {
         self.connected
     }
 
+    /// The negotiated DTLS version (once connected).
+    pub fn dtls_version(&mut self) -> Option<str0m::crypto::dtls::ProtocolVersion> {
+        self.rtc.direct_api().dtls_protocol_version()
+    }
+
     /// The last ICE state str0m reported.
     pub fn ice_state(&self) -> IceConnectionState {
         self.ice

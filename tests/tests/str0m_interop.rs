@@ -17,6 +17,8 @@ use sluice_tests::str0m_client::{
 use sluice_tests::{
     EventStream, Http, Server, ServerOptions, SseEvent, Value, json, str_of, wait_until,
 };
+use str0m::config::DtlsVersion;
+use str0m::crypto::dtls::ProtocolVersion;
 use str0m::format::Codec;
 use str0m::media::MediaKind;
 
@@ -129,15 +131,32 @@ fn connected_pair(server: &Server) -> Pair {
 
 /// [`connected_pair`] with each client's DTLS end chosen.
 fn connected_pair_as(server: &Server, a_side: DtlsSide, b_side: DtlsSide) -> Pair {
+    connected_pair_with(server, a_side, b_side, DtlsVersion::Dtls12)
+}
+
+/// [`connected_pair_as`] with the DTLS versions str0m offers.
+fn connected_pair_with(
+    server: &Server,
+    a_side: DtlsSide,
+    b_side: DtlsSide,
+    version: DtlsVersion,
+) -> Pair {
     let http = server.http();
     let router = http.create_router(None);
     let router_id = str_of(&router, "id").to_owned();
     let caps = router["rtpCapabilities"].clone();
-    let (mut a, a_id) = client_as(&http, &router_id, publisher_config(), a_side);
+    let (mut a, a_id) = client_as(
+        &http,
+        &router_id,
+        publisher_config().set_dtls_version(version),
+        a_side,
+    );
     let (mut b, b_id) = client_as(
         &http,
         &router_id,
-        subscriber_config(&caps).expect("subscriber config from the router's capabilities"),
+        subscriber_config(&caps)
+            .expect("subscriber config from the router's capabilities")
+            .set_dtls_version(version),
         b_side,
     );
     let connected = pump_until(&mut [&mut a, &mut b], |c| {
@@ -153,6 +172,13 @@ fn connected_pair_as(server: &Server, a_side: DtlsSide, b_side: DtlsSide) -> Pai
         b.ice_state(),
         b.is_connected()
     );
+    for c in [&mut a, &mut b] {
+        assert_eq!(
+            c.dtls_version(),
+            Some(ProtocolVersion::DTLS1_2),
+            "Sluice speaks DTLS 1.2"
+        );
+    }
     Pair {
         http,
         caps,
@@ -574,6 +600,25 @@ fn str0m_as_dtls_server_both_ways() {
     for (i, p) in s.b.received().iter().enumerate() {
         assert_eq!(&p.payload[..], &opus_payload(i as u16)[..], "payload {i}");
     }
+}
+
+#[test]
+fn str0m_offering_dtls_1_3_settles_on_1_2() {
+    // str0m's `Auto` sends a DTLS 1.3 ClientHello that an older server can answer as 1.2
+    // (RFC 8446 Appendix D.1, carried over by RFC 9147), and as server accepts either. Sluice
+    // speaks 1.2 (issue 3): both handshakes settle on 1.2 and media flows.
+    let server = Server::start();
+    let mut s = connected_pair_with(
+        &server,
+        DtlsSide::Client,
+        DtlsSide::Server,
+        DtlsVersion::Auto,
+    );
+    let producer = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
+    let consumer = s.consume(&producer, MediaKind::Audio, false);
+    let (_, ssrc, _, _) = consumer_stream(&consumer);
+    send_opus(&mut s, 10);
+    assert!(s.pump_until(|c| count(c[1], ssrc) >= 10), "Opus arrives");
 }
 
 #[test]
