@@ -2,8 +2,12 @@
 //! through the real `sluice` binary and another `str0m` client receives both.
 //!
 //! Nothing of Sluice's own STUN, DTLS or SRTP code is on the client side: str0m does ICE as the
-//! controlling agent against Sluice's ICE-lite (RFC 8445 §2.5), the DTLS handshake as client
-//! (RFC 5763, 8842), derives SRTP keys (RFC 5764 §4.2) and protects and unprotects every packet.
+//! controlling agent against Sluice's ICE-lite (RFC 8445 §2.5), the DTLS handshake (RFC 5763,
+//! 8842; as client, and as server where a test says so), derives SRTP keys (RFC 5764 §4.2) and
+//! protects and unprotects every packet.
+//!
+//! The ignored tests are gaps these clients found, each named in its `ignore` reason; they
+//! pass once Sluice closes the gap.
 //! The clients are configured from Sluice's mediasoup JSON only (no SDP); see
 //! `sluice_tests::str0m_client`. The publisher uses str0m's own payload types and header
 //! extension ids, the subscriber the router's, so Sluice maps both on the way through.
@@ -114,7 +118,7 @@ fn consumer_stream(consumer: &Value) -> (String, u32, Option<u32>, u8) {
     (mid, ssrc, rtx, pt)
 }
 
-/// Two started servers' worth of set-up: a router with Opus and VP8, a publisher and a subscriber
+/// The common set-up: a router with Opus and VP8, a publisher and a subscriber
 /// whose str0m completed ICE and DTLS with Sluice.
 struct Pair {
     http: Http,
