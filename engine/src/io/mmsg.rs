@@ -12,6 +12,12 @@
 //! 3. for each ready socket, `recvmmsg` in batches of `mmsg_batch` until a short batch or
 //!    `EAGAIN` (a short batch means the queue was empty a moment ago; level triggering reports
 //!    anything that arrived since), delivering each datagram to the handler.
+//!
+//! A connected flow socket ([`add_connected_flow`](super::Backend::add_connected_flow)) is one
+//! more epoll entry, read with its own `recvmmsg` when ready (so steering many active flows
+//! costs up to one `recvmmsg` per flow per wake-up), its datagrams delivered under the group's
+//! id. Removed, it is parked (re-connected to its own address) and read once more at the end
+//! of the next poll before it is closed.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -71,6 +77,10 @@ struct Sock {
     id: u32,
     socket: UdpSocket,
     local: SocketAddr,
+    /// The id its datagrams are delivered under: its own, or its group's for a connected flow.
+    deliver_as: u32,
+    /// A connected flow socket ([`super::Backend::add_connected_flow`]).
+    flow: bool,
 }
 
 /// The `mmsg` backend. See the module documentation.
@@ -81,6 +91,8 @@ pub struct Mmsg {
     ids: SockIds,
     /// Ids of removed sockets, reusable once the queued datagrams that may name them are gone.
     retired: Vec<u32>,
+    /// Removed flow sockets, closed after their last read at the end of the next poll.
+    retiring: Vec<u32>,
     rx: RecvBatch,
     send_hdrs: Box<[libc::mmsghdr]>,
     tx: TxQueue,
@@ -129,6 +141,7 @@ impl Mmsg {
             socks: Vec::new(),
             ids: SockIds::default(),
             retired: Vec::new(),
+            retiring: Vec::new(),
             rx: RecvBatch::new(batch),
             send_hdrs,
             tx,
@@ -151,6 +164,23 @@ impl Mmsg {
     }
 
     pub(crate) fn add_socket(&mut self, socket: UdpSocket) -> io::Result<SockId> {
+        self.add(socket, None)
+    }
+
+    /// Registers the connected socket of a flow of `group` (see [`super::Backend::add_connected_flow`]).
+    pub(crate) fn add_flow_socket(
+        &mut self,
+        socket: UdpSocket,
+        group: SockId,
+    ) -> io::Result<SockId> {
+        let group = self
+            .sock(group.0)
+            .map(|s| s.deliver_as)
+            .ok_or_else(super::unknown_group)?;
+        self.add(socket, Some(group))
+    }
+
+    fn add(&mut self, socket: UdpSocket, group: Option<u32>) -> io::Result<SockId> {
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
         let id = self.ids.take()?;
@@ -158,7 +188,13 @@ impl Mmsg {
             self.ids.release(id);
             return Err(e);
         }
-        let sock = Some(Sock { id, socket, local });
+        let sock = Some(Sock {
+            id,
+            socket,
+            local,
+            deliver_as: group.unwrap_or(id),
+            flow: group.is_some(),
+        });
         if sock_index(id) == self.socks.len() {
             self.socks.push(sock);
         } else {
@@ -168,7 +204,18 @@ impl Mmsg {
     }
 
     pub(crate) fn remove_socket(&mut self, sock: SockId) {
-        if self.sock(sock.0).is_none() {
+        let Some(s) = self.sock(sock.0) else {
+            return;
+        };
+        if s.flow {
+            // A flow socket's datagrams belong to its live group: parked, it is read one last
+            // time at the end of the next poll, then closed (see `retire_flows`).
+            if let Err(err) = super::socket::park_flow(&s.socket) {
+                self.errors.log("parking a flow socket", &err);
+            }
+            if !self.retiring.contains(&sock.0) {
+                self.retiring.push(sock.0);
+            }
             return;
         }
         let Some(s) = self.socks[sock_index(sock.0)].take() else {
@@ -180,12 +227,30 @@ impl Mmsg {
         self.retired.push(sock.0);
     }
 
-    /// The live socket with this full id.
+    /// The live socket with this full id (a removed flow socket that still waits for its last
+    /// read is not live: nothing is sent from it).
     fn sock(&self, id: u32) -> Option<&Sock> {
+        self.open(id).filter(|_| !self.retiring.contains(&id))
+    }
+
+    /// The open socket with this full id, removed or not.
+    fn open(&self, id: u32) -> Option<&Sock> {
         self.socks
             .get(sock_index(id))?
             .as_ref()
             .filter(|s| s.id == id)
+    }
+
+    /// Reads each removed flow socket until it is empty, delivering what it held as its
+    /// group's, and closes it.
+    fn retire_flows<H: Handler>(&mut self, handler: &mut H) {
+        while let Some(id) = self.retiring.pop() {
+            self.recv_all(id, handler);
+            if let Some(s) = self.socks[sock_index(id)].take() {
+                let _ = self.ctl(libc::EPOLL_CTL_DEL, s.socket.as_raw_fd(), 0);
+            }
+            self.retired.push(id);
+        }
     }
 
     pub(crate) fn local_addr(&self, sock: SockId) -> Option<SocketAddr> {
@@ -328,12 +393,14 @@ impl Mmsg {
                 self.recv_all(token as u32, handler);
             }
         }
+        self.retire_flows(handler);
         Ok(())
     }
 
     /// Reads `sock` until it is empty (or removed), delivering every datagram.
     fn recv_all<H: Handler>(&mut self, id: u32, handler: &mut H) {
-        let Some(fd) = self.sock(id).map(|s| s.socket.as_raw_fd()) else {
+        let Some((fd, deliver_as)) = self.open(id).map(|s| (s.socket.as_raw_fd(), s.deliver_as))
+        else {
             return;
         };
         let batch = self.rx.hdrs.len();
@@ -375,7 +442,12 @@ impl Mmsg {
                     continue;
                 };
                 self.stats.rx_packets += 1;
-                handler.on_datagram(SockId(id), from, &mut self.rx.bufs[i][..len], &mut self.tx);
+                handler.on_datagram(
+                    SockId(deliver_as),
+                    from,
+                    &mut self.rx.bufs[i][..len],
+                    &mut self.tx,
+                );
                 // A burst fanned out wide: send what is queued now (sendmmsg frees the slots on
                 // return) rather than let the pool run dry before the next poll.
                 if self.tx.wants_flush() {

@@ -17,6 +17,11 @@
 //! [`Backend::remove_socket`] never names a later socket; an entry is reused only once the kernel
 //! has returned every completion for the socket that held it.
 //!
+//! **Flow steering.** [`Backend::add_connected_flow`] gives one remote of a `SO_REUSEPORT` group
+//! a connected socket of its own, which the kernel prefers over the group, so that flow stops
+//! landing on whichever worker its hash picks (`docs/ARCHITECTURE.md`, "Flow steering", has the
+//! measurements and why this and not a reuseport eBPF program).
+//!
 //! `unsafe` is confined to this module tree; each block says why the memory it hands the kernel
 //! outlives the kernel's use of it.
 //!
@@ -200,9 +205,42 @@ impl Backend {
         }
     }
 
+    /// Steers one flow of a reuseport group to this backend: binds a socket on `group`'s local
+    /// address with `SO_REUSEPORT` and connects it to `remote`
+    /// ([`socket::bind_connected_flow`]), so that the kernel delivers that flow's datagrams to
+    /// it instead of to whichever member of the group the flow hashes to.
+    ///
+    /// Datagrams received on the flow socket reach the handler **as `group`'s** (`sock ==
+    /// group`): they did arrive on the group's address, and the datagrams of other flows that
+    /// the socket catches while it is bound but not yet connected (it then takes its hash
+    /// share, and they stay queued after `connect`; seen here) must be routed by source
+    /// address like any datagram of the group. Sends may be queued on either id; both
+    /// leave from the same address. Sending from the group socket is as cheap (measured, see
+    /// `docs/ARCHITECTURE.md`), so the layer above need not know the flow socket at all.
+    ///
+    /// Costs one file descriptor (mind `ulimit -n`) and, for `uring`, one multishot receive over
+    /// the ring's shared buffer pool (no buffers of its own); for `mmsg`, one epoll entry and
+    /// one `recvmmsg` per wake-up on which the flow has data. Undo with [`Self::remove_socket`]
+    /// on the returned id, which never touches `group` and loses none of the flow's datagrams
+    /// (see there). `group` must be a live socket of this backend bound with `SO_REUSEPORT`
+    /// (else `NotFound`, or the bind fails); a flow of a flow delivers as the original group.
+    pub fn add_connected_flow(&mut self, group: SockId, remote: SocketAddr) -> io::Result<SockId> {
+        let local = self.local_addr(group).ok_or_else(unknown_group)?;
+        let socket = socket::bind_connected_flow(local, remote)?;
+        match self {
+            Self::Uring(b) => b.add_flow_socket(socket, group),
+            Self::Mmsg(b) => b.add_flow_socket(socket, group),
+        }
+    }
+
     /// Stops receiving on `sock` and closes it once the kernel no longer uses it. No datagram
     /// received on it is delivered after this call; datagrams still queued for it are dropped.
     /// Unknown or already removed ids are ignored.
+    ///
+    /// A connected flow socket ([`Self::add_connected_flow`]) is the exception on the receive
+    /// side: it is first re-connected to its own address ([`socket::park_flow`]), so its flow
+    /// goes back to the group at once, and what it already holds is still delivered (as its
+    /// group's, which lives on) during the next `poll`, before it is closed.
     pub fn remove_socket(&mut self, sock: SockId) {
         match self {
             Self::Uring(b) => b.remove_socket(sock),
@@ -300,6 +338,10 @@ fn drain_eventfd(fd: &OwnedFd) {
             std::mem::size_of::<u64>(),
         )
     };
+}
+
+fn unknown_group() -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, "no such socket to steer a flow of")
 }
 
 /// Minimum time between two logged I/O errors, as quinn-udp's `IO_ERROR_LOG_INTERVAL`.

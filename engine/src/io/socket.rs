@@ -1,4 +1,5 @@
-//! Binding UDP sockets: the shared `SO_REUSEPORT` media port and per-transport ports.
+//! Binding UDP sockets: the shared `SO_REUSEPORT` media port, per-transport ports and the
+//! connected per-flow sockets that steer a flow of the shared port to its worker.
 //!
 //! Every socket is non-blocking and asks for 4 MiB kernel buffers (a burst of a few thousand
 //! datagrams must not be dropped while a worker is busy); the kernel caps the request at
@@ -23,6 +24,50 @@ pub fn bind_udp(addr: SocketAddr, reuseport: bool) -> io::Result<UdpSocket> {
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// A non-blocking UDP socket bound with `SO_REUSEPORT` on `local` (a reuseport group's address)
+/// and `connect`ed to `remote`: the kernel's UDP lookup then gives this socket every datagram
+/// from `remote` to `local`, in preference to the unconnected members of the group (a connected
+/// socket scores higher, and `reuseport_has_conns` makes the lookup keep scoring instead of
+/// taking the group's hash pick; on 6.13+ the 4-tuple hash finds it first).
+///
+/// An IPv4 `remote` of an IPv6 `local` (a dual-stack `[::]` group) is connected as its
+/// IPv4-mapped form, which is how such a peer's datagrams reach an IPv6 socket; an IPv4-mapped
+/// `remote` of an IPv4 `local` is unmapped.
+///
+/// Between `bind` and `connect` the socket is an unconnected member of the group and takes its
+/// hash share of every flow; what arrives then stays in its queue after `connect`. Whoever reads
+/// it must therefore route by source address, as for the group's own sockets.
+pub fn bind_connected_flow(local: SocketAddr, remote: SocketAddr) -> io::Result<UdpSocket> {
+    let remote = match (local, remote) {
+        (SocketAddr::V6(_), SocketAddr::V4(r)) => {
+            SocketAddr::new(r.ip().to_ipv6_mapped().into(), r.port())
+        }
+        (SocketAddr::V4(_), SocketAddr::V6(r)) => match r.ip().to_ipv4_mapped() {
+            Some(ip) => SocketAddr::new(ip.into(), r.port()),
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("IPv6 remote {r} for IPv4 address {local}"),
+                ));
+            }
+        },
+        _ => remote,
+    };
+    let socket = bind_udp(local, true)?;
+    socket.connect(remote)?;
+    Ok(socket)
+}
+
+/// Re-connects a flow socket about to be closed to its own local address, a peer that never
+/// sends to it (only a datagram spoofing the group's own address would match). From then on
+/// the kernel delivers the flow's datagrams to the group again, while what the socket already
+/// holds stays in its queue (`connect` does not flush it) to be read before the close. Closing
+/// straight away would drop whatever arrived since the last read, and every datagram that
+/// arrives until the close. Returns the `connect` error, if any (the caller closes anyway).
+pub fn park_flow(socket: &UdpSocket) -> io::Result<()> {
+    socket.connect(socket.local_addr()?)
 }
 
 /// Binds a non-blocking UDP socket on `ip` and the first free port of `lo..=hi`, trying them in

@@ -40,6 +40,12 @@ both_backends!(
     small_pool,
     pool_smaller_than_fan_out,
     dual_stack,
+    steer_v4,
+    steer_v6,
+    steer_dual_stack_v4_peers,
+    steer_dual_stack_v6_peers,
+    steer_send_from_flow,
+    steer_small_pool,
 );
 
 fn localhost() -> SocketAddr {
@@ -453,6 +459,226 @@ fn dual_stack(kind: IoKind) {
     assert_eq!(b.stats().tx_errors, 0);
 }
 
+/// Sends datagram `tag` from every client to `to`, then polls `a` and `b` until `want` of them
+/// arrived; returns how many each backend received (and panics if more than `want` arrive).
+fn spread(
+    (a, ha): (&mut Backend, &mut Echo),
+    (b, hb): (&mut Backend, &mut Echo),
+    clients: &[UdpSocket],
+    to: SocketAddr,
+    tag: u8,
+) -> (usize, usize) {
+    let (a0, b0) = (ha.from.len(), hb.from.len());
+    for (i, c) in clients.iter().enumerate() {
+        c.send_to(&[tag, i as u8], to).unwrap();
+    }
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    let mut echoed = 0;
+    while echoed < clients.len() {
+        a.poll(Some(TICK), ha).unwrap();
+        b.poll(Some(TICK), hb).unwrap();
+        for (i, c) in clients.iter().enumerate() {
+            while let Ok((n, from)) = c.recv_from(&mut buf) {
+                assert_eq!(&buf[..n], &[tag, i as u8], "client {i} got another's echo");
+                assert_eq!(from.port(), to.port());
+                echoed += 1;
+            }
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{echoed} of {} echoed; a {:?} b {:?}",
+            clients.len(),
+            a.stats(),
+            b.stats()
+        );
+    }
+    (ha.from.len() - a0, hb.from.len() - b0)
+}
+
+/// Two backends in one reuseport group on `bind`, 64 clients on `client_ip` sending to
+/// `dest_ip`: the kernel spreads them over both; once backend `a` has a connected flow socket
+/// for each, every datagram lands on `a`, delivered as its group socket's, from the client's
+/// address as the group would have seen it; once the flows are removed, both get some again
+/// and the group sockets still work.
+fn steer(kind: IoKind, bind: &str, client_ip: &str, dest_ip: &str) {
+    let Ok(first) = bind_udp(SocketAddr::new(bind.parse().unwrap(), 0), true) else {
+        return; // no IPv6 here
+    };
+    let group = first.local_addr().unwrap();
+    let second = bind_udp(group, true).unwrap();
+    let (mut a, mut b) = (
+        backend(kind, BackendConfig::default()),
+        backend(kind, BackendConfig::default()),
+    );
+    let ga = a.add_socket(first).unwrap();
+    let gb = b.add_socket(second).unwrap();
+    let clients: Vec<UdpSocket> = (0..64)
+        .map(|_| bind_udp(SocketAddr::new(client_ip.parse().unwrap(), 0), false).unwrap())
+        .collect();
+    let to = SocketAddr::new(dest_ip.parse().unwrap(), group.port());
+    let (mut ha, mut hb) = (Echo::default(), Echo::default());
+
+    let (on_a, on_b) = spread((&mut a, &mut ha), (&mut b, &mut hb), &clients, to, 1);
+    assert!(
+        on_a > 0 && on_b > 0,
+        "64 flows all hashed to one socket: {on_a}/{on_b}"
+    );
+    // The source each flow has as the group sees it (IPv4-mapped on a dual-stack socket).
+    let mut seen: Vec<SocketAddr> = ha.from.iter().chain(&hb.from).copied().collect();
+    seen.sort();
+
+    let flows: Vec<SockId> = clients
+        .iter()
+        .map(|c| a.add_connected_flow(ga, c.local_addr().unwrap()).unwrap())
+        .collect();
+    assert!(
+        flows
+            .iter()
+            .all(|&f| f != ga && a.local_addr(f).map(|l| l.port()) == Some(group.port()))
+    );
+    ha.from.clear();
+    ha.socks.clear();
+    let (on_a, on_b) = spread((&mut a, &mut ha), (&mut b, &mut hb), &clients, to, 2);
+    assert_eq!((on_a, on_b), (64, 0), "steered flows must all land on a");
+    assert!(
+        ha.socks.iter().all(|&s| s == ga),
+        "flow datagrams delivered as the group's"
+    );
+    let mut steered = ha.from.clone();
+    steered.sort();
+    assert_eq!(
+        steered, seen,
+        "a flow socket reports the source the group reports"
+    );
+
+    for f in flows {
+        a.remove_socket(f);
+    }
+    assert_eq!(
+        a.local_addr(ga),
+        Some(group),
+        "removing flows keeps the group socket"
+    );
+    // Sent before the next poll: still queued on (or arriving at) the removed flow sockets,
+    // and delivered from there; `spread` checks every one is echoed.
+    let (on_a, _) = spread((&mut a, &mut ha), (&mut b, &mut hb), &clients, to, 3);
+    assert!(on_a > 0);
+    let (on_a, on_b) = spread((&mut a, &mut ha), (&mut b, &mut hb), &clients, to, 4);
+    assert!(on_a > 0 && on_b > 0, "unsteered again: {on_a}/{on_b}");
+    assert_eq!(a.stats().tx_errors + b.stats().tx_errors, 0);
+    let _ = gb;
+}
+
+fn steer_v4(kind: IoKind) {
+    steer(kind, "127.0.0.1", "127.0.0.1", "127.0.0.1");
+}
+
+fn steer_v6(kind: IoKind) {
+    steer(kind, "::1", "::1", "::1");
+}
+
+/// A `[::]` group with IPv4 peers: the flow is connected to the IPv4-mapped address.
+fn steer_dual_stack_v4_peers(kind: IoKind) {
+    steer(kind, "::", "127.0.0.1", "127.0.0.1");
+}
+
+fn steer_dual_stack_v6_peers(kind: IoKind) {
+    steer(kind, "::", "::1", "::1");
+}
+
+/// Sends queued on a flow's id leave from the group's address, to the flow's peer and to any
+/// other destination.
+fn steer_send_from_flow(kind: IoKind) {
+    let mut b = backend(kind, BackendConfig::default());
+    let g = b.add_socket(bind_udp(localhost(), true).unwrap()).unwrap();
+    let group = b.local_addr(g).unwrap();
+    let (peer, other) = (client(), client());
+    let flow = b.add_connected_flow(g, peer.local_addr().unwrap()).unwrap();
+    assert!(b.tx().send(flow, peer.local_addr().unwrap(), b"to peer"));
+    assert!(b.tx().send(flow, other.local_addr().unwrap(), b"to other"));
+    let mut h = Echo::default();
+    let got = Cell::new((false, false));
+    run_until(
+        &mut b,
+        &mut h,
+        &[&peer, &other],
+        |i, from, d| {
+            assert_eq!(from, group);
+            let (p, o) = got.get();
+            match (i, d) {
+                (0, b"to peer") => got.set((true, o)),
+                (1, b"to other") => got.set((p, true)),
+                _ => panic!("client {i} got {d:?}"),
+            }
+        },
+        |_| got.get() == (true, true),
+    );
+    assert_eq!(b.stats().tx_errors, 0);
+    // An unknown group is refused, and nothing is left behind.
+    b.remove_socket(flow);
+    assert_eq!(
+        b.add_connected_flow(flow, peer.local_addr().unwrap())
+            .unwrap_err()
+            .kind(),
+        std::io::ErrorKind::NotFound
+    );
+}
+
+/// As [`small_pool`], with the source steered: receives held back for send slots (uring) or
+/// cut by a mid-burst flush (mmsg) are still delivered as the group's, every copy goes out.
+fn steer_small_pool(kind: IoKind) {
+    struct As {
+        inner: FanOut,
+        group: SockId,
+        other: usize,
+    }
+    impl Handler for As {
+        fn on_datagram(&mut self, sock: SockId, from: SocketAddr, d: &mut [u8], tx: &mut TxQueue) {
+            if sock != self.group {
+                self.other += 1;
+            }
+            self.inner.on_datagram(sock, from, d, tx);
+        }
+        fn on_wake(&mut self, _tx: &mut TxQueue) {}
+    }
+    const SINKS: usize = 10;
+    const N: usize = 50;
+    let mut b = backend(kind, BackendConfig::default().tx_slots(24));
+    let group = b.add_socket(bind_udp(localhost(), true).unwrap()).unwrap();
+    let server = b.local_addr(group).unwrap();
+    let src = client();
+    b.add_connected_flow(group, src.local_addr().unwrap())
+        .unwrap();
+    let sinks: Vec<UdpSocket> = (0..SINKS).map(|_| client()).collect();
+    let mut h = As {
+        inner: FanOut {
+            to: sinks.iter().map(|s| s.local_addr().unwrap()).collect(),
+            received: 0,
+            refused: 0,
+        },
+        group,
+        other: 0,
+    };
+    let refs: Vec<&UdpSocket> = sinks.iter().collect();
+    for _ in 0..N {
+        src.send_to(&[1u8; 100], server).unwrap();
+    }
+    let arrived = Cell::new(0);
+    run_until(
+        &mut b,
+        &mut h,
+        &refs,
+        |_, from, _| {
+            assert_eq!(from, server);
+            arrived.set(arrived.get() + 1);
+        },
+        |h| h.inner.received == N && arrived.get() == N * SINKS,
+    );
+    assert_eq!(h.other, 0, "delivered under the flow socket's own id");
+    assert_eq!(h.inner.refused, 0, "{:?}", b.stats());
+}
+
 #[test]
 fn uring_enobufs_rearms() {
     let config = BackendConfig::default().recv_buffers(8);
@@ -698,4 +924,123 @@ fn auto_falls_back_when_seccomp_refuses_io_uring() {
     .join()
     .unwrap();
     assert_eq!(kinds, (true, IoKind::Mmsg));
+}
+
+/// CPU per echoed packet on one backend, by how the 64 active flows reach it and leave it,
+/// with `idle` other connected flow sockets on the same address (to fake remotes on
+/// 127.0.0.2, which never send). One thread does everything (clients, backend), so its CPU
+/// (`RUSAGE_THREAD`) includes the kernel's loopback receive path of both directions.
+///
+/// - `group`: unsteered: received on the group socket, echoed from it;
+/// - `flow, send group`: steered: received on a connected flow socket, echoed from the group;
+/// - `flow, send flow`: steered, echoed from the flow socket.
+///
+/// `cargo test --release -p sluice-engine io::tests::steer_cpu -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, run by hand in release mode"]
+fn steer_cpu() {
+    use std::collections::HashMap;
+
+    const ROUNDS: usize = 3000;
+    const FLOWS: usize = 64;
+
+    fn thread_cpu() -> Duration {
+        // SAFETY: getrusage fills a caller-owned struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is valid and writable.
+        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+
+    /// Echoes from the flow socket of the source when it has one.
+    struct Steered {
+        flows: HashMap<SocketAddr, SockId>,
+        received: usize,
+    }
+    impl Handler for Steered {
+        fn on_datagram(
+            &mut self,
+            sock: SockId,
+            from: SocketAddr,
+            data: &mut [u8],
+            tx: &mut TxQueue,
+        ) {
+            self.received += 1;
+            let out = self.flows.get(&from).copied().unwrap_or(sock);
+            assert!(tx.send(out, from, data));
+        }
+        fn on_wake(&mut self, _tx: &mut TxQueue) {}
+    }
+
+    // STEER_CPU="uring|mmsg idle,idle,.. mode,mode" narrows the run.
+    let spec = std::env::var("STEER_CPU").unwrap_or_default();
+    let mut spec = spec.split(' ');
+    let kinds = match spec.next() {
+        Some("uring") => vec![IoKind::Uring],
+        Some("mmsg") => vec![IoKind::Mmsg],
+        _ => vec![IoKind::Uring, IoKind::Mmsg],
+    };
+    let idles: Vec<usize> = spec
+        .next()
+        .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![0, 1000, 5000]);
+    let all = ["group", "flow, send group", "flow, send flow"];
+    let modes: Vec<&str> = match spec.next() {
+        Some(m) => all.iter().copied().filter(|a| a.starts_with(m)).collect(),
+        None => all.to_vec(),
+    };
+    for &kind in &kinds {
+        for &idle in &idles {
+            for &mode in &modes {
+                let mut b = backend(kind, BackendConfig::default());
+                let g = b.add_socket(bind_udp(localhost(), true).unwrap()).unwrap();
+                let server = b.local_addr(g).unwrap();
+                for i in 0..idle {
+                    let fake = SocketAddr::new([127, 0, 0, 2].into(), 10_000 + i as u16);
+                    b.add_connected_flow(g, fake).unwrap();
+                }
+                let clients: Vec<UdpSocket> = (0..FLOWS).map(|_| client()).collect();
+                let mut h = Steered {
+                    flows: HashMap::new(),
+                    received: 0,
+                };
+                if mode != "group" {
+                    for c in &clients {
+                        let a = c.local_addr().unwrap();
+                        let f = b.add_connected_flow(g, a).unwrap();
+                        if mode == "flow, send flow" {
+                            h.flows.insert(a, f);
+                        }
+                    }
+                }
+                let mut buf = [0u8; 2048];
+                let pkt = [0x80u8; 200];
+                let cpu0 = thread_cpu();
+                let mut echoed = 0;
+                for _ in 0..ROUNDS {
+                    for c in &clients {
+                        c.send_to(&pkt, server).unwrap();
+                    }
+                    let want = echoed + FLOWS;
+                    let start = Instant::now();
+                    while echoed < want {
+                        b.poll(Some(Duration::ZERO), &mut h).unwrap();
+                        for c in &clients {
+                            while c.recv_from(&mut buf).is_ok() {
+                                echoed += 1;
+                            }
+                        }
+                        assert!(start.elapsed() < DEADLINE, "stuck: {:?}", b.stats());
+                    }
+                }
+                let cpu = thread_cpu() - cpu0;
+                println!(
+                    "{kind:?} idle flows {idle:5} {mode:17}: {:5.0} ns CPU per echo, {:.2} syscalls per echo",
+                    cpu.as_nanos() as f64 / echoed as f64,
+                    b.stats().syscalls as f64 / echoed as f64,
+                );
+            }
+        }
+    }
 }

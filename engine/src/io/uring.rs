@@ -23,6 +23,12 @@
 //!   counter is read (one syscall per wake, never per datagram) and `on_wake` is called.
 //! - **Removal.** `AsyncCancel` on the socket's receive; the fd is closed, and its [`SockId`]
 //!   reused, only once the receive's final completion and every send from it have come back.
+//! - **Connected flows** ([`add_connected_flow`](super::Backend::add_connected_flow)): one more
+//!   socket with its own multishot receive over the same buffer group (the ring's buffers are
+//!   shared by every socket, so a flow adds no buffers), its completions delivered under the
+//!   group's id. On removal it is parked (re-connected to its own address, so its flow goes
+//!   back to the group), its receive cancelled, and after the final completion whatever its
+//!   queue still holds is read with plain `recvmsg` and delivered before the close.
 
 use std::collections::VecDeque;
 use std::io;
@@ -80,6 +86,10 @@ struct Sock {
     dead: bool,
     /// `SendMsg` entries in flight from this socket.
     sends: u32,
+    /// The id its datagrams are delivered under: its own, or its group's for a connected flow.
+    deliver_as: u32,
+    /// A connected flow socket ([`super::Backend::add_connected_flow`]).
+    flow: bool,
 }
 
 /// Anonymous, page-aligned memory that the kernel may read or write: unmapped on drop.
@@ -223,11 +233,15 @@ pub struct Uring {
     cancels: Vec<u32>,
     /// `SendMsg` entries in flight.
     sends_in_flight: usize,
+    /// Where a removed flow socket's last datagrams are read before it closes.
+    scratch: Box<FlowScratch>,
+    /// Removed flow sockets without a receive in flight: read and closed after the next drain.
+    retired_flows: Vec<u32>,
     stats: IoStats,
     errors: ErrorLog,
     /// Which entry of [`SETUPS`] the kernel accepted.
     setup: &'static str,
-    /// Receives (socket id, buffer id) whose delivery waits for send slots; at most one per
+    /// Receives (socket id to deliver as, buffer id) whose delivery waits for send slots; at most one per
     /// receive buffer, so sized once to the buffer ring.
     held: VecDeque<(u32, u16)>,
 }
@@ -339,6 +353,12 @@ impl Uring {
             rearm: Vec::new(),
             cancels: Vec::new(),
             sends_in_flight: 0,
+            retired_flows: Vec::new(),
+            scratch: Box::new(FlowScratch {
+                // SAFETY: all-zero is a valid sockaddr_storage.
+                name: unsafe { std::mem::zeroed() },
+                buf: [0; MAX_DATAGRAM],
+            }),
             stats: IoStats::default(),
             errors: ErrorLog::default(),
             setup,
@@ -396,6 +416,23 @@ impl Uring {
     }
 
     pub(crate) fn add_socket(&mut self, socket: UdpSocket) -> io::Result<SockId> {
+        self.add(socket, None)
+    }
+
+    /// Registers the connected socket of a flow of `group` (see [`super::Backend::add_connected_flow`]).
+    pub(crate) fn add_flow_socket(
+        &mut self,
+        socket: UdpSocket,
+        group: SockId,
+    ) -> io::Result<SockId> {
+        let group = self
+            .live(group.0)
+            .map(|s| s.deliver_as)
+            .ok_or_else(super::unknown_group)?;
+        self.add(socket, Some(group))
+    }
+
+    fn add(&mut self, socket: UdpSocket, group: Option<u32>) -> io::Result<SockId> {
         let local = socket.local_addr()?;
         // io_uring issues socket operations non-blocking itself (MSG_DONTWAIT, then an internal
         // poll), so the fd's own mode never blocks the worker. On 6.18 an O_NONBLOCK socket works
@@ -412,13 +449,21 @@ impl Uring {
             closing: false,
             dead: false,
             sends: 0,
+            deliver_as: group.unwrap_or(id),
+            flow: group.is_some(),
         };
         if sock_index(id) == self.socks.len() {
             self.socks.push(sock);
         } else {
             self.socks[sock_index(id)] = sock;
         }
-        self.arm_recv(id)?;
+        if let Err(e) = self.arm_recv(id) {
+            // Nothing in flight names it: close it and free the id at once.
+            let s = &mut self.socks[sock_index(id)];
+            s.closing = true;
+            close_if_idle(s, &mut self.ids);
+            return Err(e);
+        }
         Ok(SockId(id))
     }
 
@@ -434,6 +479,17 @@ impl Uring {
         }
         let s = &mut self.socks[sock_index(sock.0)];
         s.closing = true;
+        if s.flow {
+            // Its queue is read once more before it closes (`drain_retired_flow`).
+            if let Some(Err(err)) = s.socket.as_ref().map(super::socket::park_flow) {
+                self.errors.log("io_uring: parking a flow socket", &err);
+            }
+            if !s.recv_armed {
+                // Nothing will complete for it: read and closed by the next poll.
+                self.retired_flows.push(sock.0);
+                return;
+            }
+        }
         if s.recv_armed
             && let Err(err) = self.cancel_recv(sock.0)
         {
@@ -547,6 +603,14 @@ impl Uring {
         self.enter(want, timeout)?;
         self.drain(handler);
         self.deliver_held(handler)?;
+        while let Some(id) = self.retired_flows.pop() {
+            let s = &mut self.socks[sock_index(id)];
+            if s.id != id {
+                continue;
+            }
+            drain_retired_flow(s, &mut self.scratch, &mut self.tx, &mut self.stats, handler);
+            close_if_idle(s, &mut self.ids);
+        }
         self.rearm_ended()
     }
 
@@ -568,6 +632,7 @@ impl Uring {
             self.enter(1, Some(Duration::ZERO))?;
             self.drain(handler);
             let mut delivered = false;
+            // `id` is the socket to deliver as: a flow socket's group, which outlives it.
             while let Some(&(id, bid)) = self.held.front() {
                 if delivered && self.tx.wants_flush() {
                     break;
@@ -670,6 +735,8 @@ impl Uring {
             wake_armed,
             rearm,
             cancels: _,
+            retired_flows: _,
+            scratch,
             sends_in_flight,
             stats,
             errors,
@@ -690,19 +757,23 @@ impl Uring {
                     UD_RECV => {
                         let s = &mut socks[sock_index(id)];
                         if let Some(bid) = cqueue::buffer_select(cqe.flags()) {
-                            if res >= 0 && !s.closing && (!held.is_empty() || tx.wants_flush()) {
+                            // A removed flow socket's datagrams still belong to its live group.
+                            let wanted = res >= 0 && (!s.closing || s.flow);
+                            if wanted && (!held.is_empty() || tx.wants_flush()) {
                                 // Delivered by `deliver_held`, after the sends queued so far
-                                // have gone out and freed their slots.
-                                held.push_back((id, bid));
-                                continue;
+                                // have gone out and freed their slots. (Not `continue`: the
+                                // end of a multishot must still be seen below.)
+                                held.push_back((s.deliver_as, bid));
+                            } else {
+                                if wanted {
+                                    // SAFETY: the kernel handed `bid` to us in this completion;
+                                    // it is recycled below, after the handler's borrow has ended.
+                                    let buf = unsafe { bufs.buf_mut(bid) };
+                                    let sock = SockId(s.deliver_as);
+                                    deliver(sock, buf, recv_msg, tx, stats, errors, handler);
+                                }
+                                bufs.recycle(bid);
                             }
-                            if res >= 0 && !s.closing {
-                                // SAFETY: the kernel handed `bid` to us in this completion; it
-                                // is recycled below, after the handler's borrow has ended.
-                                let buf = unsafe { bufs.buf_mut(bid) };
-                                deliver(SockId(id), buf, recv_msg, tx, stats, errors, handler);
-                            }
-                            bufs.recycle(bid);
                         }
                         if res < 0 {
                             match -res {
@@ -724,6 +795,7 @@ impl Uring {
                             if !s.closing && !s.dead {
                                 rearm.push(id);
                             }
+                            drain_retired_flow(s, scratch, tx, stats, handler);
                             close_if_idle(s, ids);
                         }
                     }
@@ -738,6 +810,7 @@ impl Uring {
                         // The table entry is not reused while this send was in flight.
                         if let Some(s) = socks.get_mut(sock_index(sock.0)) {
                             s.sends -= 1;
+                            drain_retired_flow(s, scratch, tx, stats, handler);
                             close_if_idle(s, ids);
                         }
                     }
@@ -799,6 +872,62 @@ fn deliver<H: Handler>(
             &mut buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len],
             tx,
         );
+    }
+}
+
+/// Receive space for [`drain_retired_flow`].
+struct FlowScratch {
+    name: libc::sockaddr_storage,
+    buf: [u8; MAX_DATAGRAM],
+}
+
+/// Most datagrams read from a removed flow socket before it closes (a flood must not keep the
+/// worker here).
+const RETIRE_DRAIN_MAX: usize = 256;
+
+/// A removed flow socket that is about to close (its receive has ended, nothing is in flight)
+/// may still hold datagrams the kernel queued after the multishot receive stopped: with
+/// `DEFER_TASKRUN` that is everything since the last enter. They belong to the flow's live
+/// group, so they are read here with plain non-blocking `recvmsg` calls and delivered as the
+/// group's, instead of being lost with the socket.
+fn drain_retired_flow<H: Handler>(
+    s: &mut Sock,
+    scratch: &mut FlowScratch,
+    tx: &mut TxQueue,
+    stats: &mut IoStats,
+    handler: &mut H,
+) {
+    if !(s.closing && s.flow && !s.recv_armed && s.sends == 0 && s.socket.is_some()) {
+        return;
+    }
+    for _ in 0..RETIRE_DRAIN_MAX {
+        let mut iov = libc::iovec {
+            iov_base: scratch.buf.as_mut_ptr().cast(),
+            iov_len: MAX_DATAGRAM,
+        };
+        // SAFETY: all-zero is a valid msghdr.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&raw mut scratch.name).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        stats.syscalls += 1;
+        // SAFETY: `msg` points at `scratch`'s name and buffer and at `iov`, all alive for this
+        // synchronous call; the fd is open (`socket` is `Some`) and no request uses it any more.
+        let n = unsafe { libc::recvmsg(s.fd, &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return; // EAGAIN: empty (or an error: the socket closes anyway).
+        }
+        if msg.msg_flags & libc::MSG_TRUNC != 0 {
+            stats.rx_truncated += 1;
+            continue;
+        }
+        let len = (n as usize).min(MAX_DATAGRAM);
+        let Some(from) = sockaddr::decode(sockaddr::storage_bytes(&scratch.name)) else {
+            continue;
+        };
+        stats.rx_packets += 1;
+        handler.on_datagram(SockId(s.deliver_as), from, &mut scratch.buf[..len], tx);
     }
 }
 
