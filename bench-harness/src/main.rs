@@ -1,1 +1,58 @@
-fn main() {}
+//! `sluice-bench`: load generator and benchmarks of Sluice (DESIGN.md §6).
+//!
+//! `sluice-bench plain` starts the release `sluice` binary on loopback, builds P producers with
+//! C consumers each through the v1 API, sends stamped plain RTP at a fixed rate and size, and
+//! reports forwarded packets/s, loss, one-way latency and Sluice's CPU per forwarded packet;
+//! in the same run it measures the floor, a forwarder that only receives and re-sends on the
+//! engine's own I/O backends, and gives Sluice's CPU per packet as a ratio to it. Numbers and
+//! their reading live in docs/BENCHMARKS.md, never in tests.
+//!
+//! Files: `cli` (flags), `stamp` (packet format), `load` (sender and receiver threads), `cpu`
+//! (`/proc` accounting), `sluice` (starting Sluice, driving its API), `floor` (the minimal
+//! forwarder), `target` (child processes, free ports), `run` (one run's sequence), `report`
+//! (arithmetic, table, JSON).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod cpu;
+mod error;
+mod floor;
+mod load;
+mod report;
+mod run;
+mod sluice;
+mod stamp;
+mod target;
+
+use cli::{Cli, Command};
+use error::BenchError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Plain(a) => plain(a),
+        Command::Floor(a) => floor::serve(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn plain(a: &cli::PlainArgs) -> Result<(), BenchError> {
+    let report = run::plain(a)?;
+    print!("{}", report::markdown(&report));
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| BenchError::Target(format!("JSON: {e}")))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| BenchError::io(path.display().to_string(), e))?;
+    }
+    Ok(())
+}

@@ -328,6 +328,27 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 impl Room {
+    /// Every RTCP datagram Sluice sent is a valid compound packet from one of a transport's
+    /// sockets to that transport's remote (any remote for comedia B, which learns it).
+    fn check_rtcp_sent(&self, tx: &VecTransmit) {
+        for (sock, to, bytes) in tx
+            .sent
+            .iter()
+            .filter(|(_, _, b)| classify(b) == PacketKind::Rtcp)
+        {
+            rtcp::validate_compound(bytes).expect("Sluice's RTCP is valid");
+            let leg = self
+                .legs
+                .iter()
+                .find(|l| l.sock == *sock || l.rtcp == Some(*sock))
+                .expect("RTCP leaves from a transport's socket");
+            assert!(
+                leg.remote.is_none_or(|r| r == *to),
+                "to the transport's remote"
+            );
+        }
+    }
+
     fn new() -> Self {
         let mut core = WorkerCore::new();
         let router = Uuid::new_v4();
@@ -477,15 +498,17 @@ impl Room {
 ///
 /// - a byte `0b11aa_akkk` is a control step with argument `aaa`: `kkk` 0–4 pauses (`aaa` odd)
 ///   or resumes consumer `kkk`; 5 pauses (`aaa` < 4) or resumes producer `aaa % 3`; 6 closes
-///   consumer `aaa % 5`; 7 advances the clock by the next byte × 10 ms;
+///   consumer `aaa % 5`; 7 advances the clock by the next byte × 10 ms and runs the timers
+///   (`handle_timeout`: RTCP reports and key frame requests);
 /// - any other byte starts a datagram: bits 0–2 pick the socket (A, B, B's RTCP, C1, C2, an
 ///   unknown one), bits 3–4 the source (the expected remote, another address, B's sender, an
 ///   IPv6 address), the next byte is the length (255: the next two bytes, big-endian, are), then
 ///   that many bytes (fewer at the end).
 ///
-/// Checked: nothing panics; every datagram counts once; whatever is sent goes from a consumer
-/// transport's socket to its remote, parses as RTP with that consumer's SSRC, has the length of
-/// what came in and the same payload. Returns how many datagrams were forwarded.
+/// Checked: nothing panics; every datagram counts once; whatever RTP is sent goes from a
+/// consumer transport's socket to its remote, parses as RTP with that consumer's SSRC, has the
+/// length of what came in and the same payload; whatever RTCP is sent is valid and goes from a
+/// transport's socket to its remote. Returns how many datagrams were forwarded.
 pub fn handle_datagram(data: &[u8]) -> usize {
     let mut room = Room::new();
     let mut now = Instant::now();
@@ -516,6 +539,9 @@ pub fn handle_datagram(data: &[u8]) -> usize {
                     };
                     rest = tail;
                     now += Duration::from_millis(u64::from(ms) * 10);
+                    tx.sent.clear();
+                    room.core.handle_timeout(now, &mut tx);
+                    room.check_rtcp_sent(&tx);
                 }
             }
             let _ = room.core.take_events();
@@ -558,6 +584,9 @@ pub fn handle_datagram(data: &[u8]) -> usize {
             .handle_datagram(now, sock, from, &mut buf, &mut tx);
         assert_eq!(room.core.counters().packets_in, before + 1);
         assert_eq!(buf, datagram, "the receive buffer is left as it came");
+        // Sluice's own RTCP (a consumer's key frame request relayed to its producer).
+        room.check_rtcp_sent(&tx);
+        tx.sent.retain(|(_, _, b)| classify(b) != PacketKind::Rtcp);
         if tx.sent.is_empty() {
             continue;
         }

@@ -209,7 +209,7 @@ pub struct WorkerStats {
     routers: AtomicUsize,
 }
 
-const STAT_FIELDS: usize = 14 + DropReason::ALL.len();
+const STAT_FIELDS: usize = 17 + DropReason::ALL.len();
 
 /// A snapshot of a worker's published stats.
 #[derive(Clone, Copy, Debug, Default)]
@@ -239,6 +239,9 @@ impl WorkerStats {
             io.tx_no_buffer,
             io.rx_no_buffer,
             io.rx_truncated,
+            c.rtcp_out,
+            c.key_frame_requests_sent,
+            c.key_frame_requests_suppressed,
         ];
         for (slot, v) in self.counters.iter().zip(fixed.iter().chain(c.drops.iter())) {
             slot.store(*v, Ordering::Relaxed);
@@ -262,9 +265,12 @@ impl WorkerStats {
             rtcp_in: v[5],
             handoffs_out: v[6],
             handoffs_in: v[7],
+            rtcp_out: v[14],
+            key_frame_requests_sent: v[15],
+            key_frame_requests_suppressed: v[16],
             ..Default::default()
         };
-        rtc.drops.copy_from_slice(&v[14..]);
+        rtc.drops.copy_from_slice(&v[17..]);
         let io = crate::io::IoStats {
             rx_packets: v[8],
             tx_packets: v[9],
@@ -577,7 +583,14 @@ fn run(
         backend,
         state: State {
             index,
-            core: WorkerCore::new(),
+            core: {
+                let mut core = WorkerCore::new();
+                let unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                core.set_wall_clock(Instant::now(), unix);
+                core
+            },
             shared,
             now: None,
             inboxes,
@@ -711,7 +724,15 @@ impl Worker {
                 }
             }
             self.state.now = None;
-            self.backend.poll(Some(TICK), &mut self.state)?;
+            // RTCP timers (a no-op unless due); the wait ends at the next one.
+            let now = Instant::now();
+            self.state.core.handle_timeout(now, self.backend.tx());
+            let wait = self
+                .state
+                .core
+                .poll_timeout()
+                .map_or(TICK, |t| t.saturating_duration_since(now).min(TICK));
+            self.backend.poll(Some(wait), &mut self.state)?;
             // Wake peers we handed datagrams to: one eventfd write per peer per batch.
             let mut peers = std::mem::take(&mut self.state.wake_peers);
             while peers != 0 {
@@ -927,7 +948,7 @@ impl Worker {
                 Response::Done
             }
             Request::RequestKeyFrame { id } => {
-                core.check_consumer(id)?;
+                core.request_key_frame(id)?;
                 Response::Done
             }
             Request::DumpConsumer { id } => Response::Json(core.dump_consumer(id)?),

@@ -744,6 +744,11 @@ pub fn rtp_packet(
     p
 }
 
+/// Whether a datagram is RTCP (RFC 5761 §4: version 2, packet type 192–223).
+pub fn is_rtcp(b: &[u8]) -> bool {
+    b.len() >= 8 && b[0] >> 6 == 2 && (192..=223).contains(&b[1])
+}
+
 /// A received RTP packet, parsed by the test's own code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RtpView {
@@ -764,9 +769,10 @@ pub struct RtpView {
 }
 
 impl RtpView {
-    /// Parses an RTP packet; `None` if it is not one.
+    /// Parses an RTP packet; `None` if it is not one (RTCP included: RFC 5761 §4 tells them
+    /// apart by the second byte, 192–223 for RTCP).
     pub fn parse(b: &[u8]) -> Option<Self> {
-        if b.len() < 12 || b[0] >> 6 != 2 {
+        if b.len() < 12 || b[0] >> 6 != 2 || is_rtcp(b) {
             return None;
         }
         let cc = usize::from(b[0] & 0x0f);
@@ -839,8 +845,21 @@ impl Peer {
         self.sock.send_to(data, to).expect("send a datagram");
     }
 
-    /// Receives one datagram, waiting at most `wait`.
+    /// Receives one datagram that is not RTCP, waiting at most `wait`. Sluice sends its own
+    /// RTCP (sender reports to consumers, receiver reports and key frame requests to
+    /// producers) on the same ports; media tests skip it. [`Self::recv_any_within`] keeps it.
     pub fn recv_within(&self, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
+        let end = Instant::now() + wait;
+        loop {
+            let (b, from) = self.recv_any_within(end.saturating_duration_since(Instant::now()))?;
+            if !is_rtcp(&b) {
+                return Some((b, from));
+            }
+        }
+    }
+
+    /// Receives one datagram, RTCP included, waiting at most `wait`.
+    pub fn recv_any_within(&self, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
         self.sock
             .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
             .ok()?;
@@ -851,7 +870,7 @@ impl Peer {
         }
     }
 
-    /// Receives one datagram, waiting at most [`WAIT`].
+    /// Receives one datagram that is not RTCP, waiting at most [`WAIT`].
     pub fn recv(&self) -> Option<(Vec<u8>, SocketAddr)> {
         self.recv_within(WAIT)
     }

@@ -79,6 +79,9 @@ pub(super) async fn workers(State(s): State<Shared>) -> ApiResult {
                     "bytesOut": st.rtc.bytes_out,
                     "rtpForwarded": st.rtc.rtp_forwarded,
                     "rtcpIn": st.rtc.rtcp_in,
+                    "rtcpOut": st.rtc.rtcp_out,
+                    "keyFrameRequestsSent": st.rtc.key_frame_requests_sent,
+                    "keyFrameRequestsSuppressed": st.rtc.key_frame_requests_suppressed,
                     "handoffsOut": st.rtc.handoffs_out,
                     "handoffsIn": st.rtc.handoffs_in,
                     "drops": sluice_engine::rtc::DropReason::ALL.iter()

@@ -25,6 +25,8 @@ pub(super) struct Metrics {
     bytes_out: Family<Labels, Counter>,
     rtp_forwarded: Family<Labels, Counter>,
     rtcp_in: Family<Labels, Counter>,
+    rtcp_out: Family<Labels, Counter>,
+    key_frame_requests: Family<Labels, Counter>,
     drops: Family<Labels, Counter>,
     handoffs_out: Family<Labels, Counter>,
     handoffs_in: Family<Labels, Counter>,
@@ -50,6 +52,14 @@ impl Metrics {
         let bytes_out = counter("worker_bytes_out", "Bytes queued for sending");
         let rtp_forwarded = counter("worker_rtp_forwarded", "RTP packets forwarded to consumers");
         let rtcp_in = counter("worker_rtcp_in", "RTCP packets received");
+        let rtcp_out = counter(
+            "worker_rtcp_out",
+            "RTCP datagrams sent (reports, key frame requests)",
+        );
+        let key_frame_requests = counter(
+            "worker_key_frame_requests",
+            "Key frame requests from consumers and the API: sent to producers, or merged into one sent (suppressed)",
+        );
         let drops = counter("worker_drops", "Datagrams dropped, by reason");
         let handoffs_out = counter(
             "worker_handoffs_out",
@@ -79,6 +89,8 @@ impl Metrics {
             bytes_out,
             rtp_forwarded,
             rtcp_in,
+            rtcp_out,
+            key_frame_requests,
             drops,
             handoffs_out,
             handoffs_in,
@@ -109,6 +121,17 @@ pub(super) async fn scrape(State(s): State<Shared>) -> Result<impl IntoResponse,
         set(&m.bytes_out, &l, st.rtc.bytes_out);
         set(&m.rtp_forwarded, &l, st.rtc.rtp_forwarded);
         set(&m.rtcp_in, &l, st.rtc.rtcp_in);
+        set(&m.rtcp_out, &l, st.rtc.rtcp_out);
+        for (outcome, v) in [
+            ("sent", st.rtc.key_frame_requests_sent),
+            ("suppressed", st.rtc.key_frame_requests_suppressed),
+        ] {
+            let kl: Labels = vec![
+                ("worker", w.index().to_string()),
+                ("outcome", outcome.to_string()),
+            ];
+            set(&m.key_frame_requests, &kl, v);
+        }
         set(&m.handoffs_out, &l, st.rtc.handoffs_out);
         set(&m.handoffs_in, &l, st.rtc.handoffs_in);
         set(&m.io_tx_errors, &l, st.io.tx_errors);

@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use super::rtp_parameters::{MediaKind, RtpParameters};
+use super::rtp_stream_send::RtpStreamSend;
 use super::seq_manager::SeqManager;
 
 /// Marks a payload type the consumer did not negotiate.
@@ -29,6 +30,8 @@ pub(crate) struct Consumer {
     pub(crate) seq: SeqManager,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
+    /// Sender reports out, receiver reports and key frame requests in.
+    pub(crate) rtp_stream: RtpStreamSend,
     pub(crate) app_data: serde_json::Value,
 }
 

@@ -28,6 +28,9 @@ use crate::wire::demux::{PacketKind, classify};
 use crate::wire::rtcp;
 use crate::wire::rtp::{self, RtpPacket};
 
+#[path = "core_rtcp.rs"]
+mod rtcp_io;
+
 #[derive(Copy, Clone, Debug)]
 enum Obj {
     Router(usize),
@@ -146,6 +149,8 @@ pub struct WorkerCore {
     by_sock: HashMap<SockId, (usize, bool)>,
     counters: WorkerCounters,
     events: Vec<Event>,
+    /// RTCP timers and clock (`core_rtcp.rs`).
+    rtcp: rtcp_io::RtcpState,
 }
 
 fn not_found(kind: &'static str, id: Uuid) -> RtcError {
@@ -324,6 +329,7 @@ impl WorkerCore {
             app_data: options.app_data,
         });
         self.routers[router].transports.push(idx);
+        self.rtcp_transport_added(idx);
         self.ids.insert(id, Obj::Transport(idx));
         self.by_sock.insert(rtp.0, (idx, false));
         if let Some((s, _)) = rtcp {
@@ -464,9 +470,10 @@ impl WorkerCore {
     pub fn produce(
         &mut self,
         transport_id: Uuid,
-        o: ProduceOptions,
+        mut o: ProduceOptions,
     ) -> Result<ProduceReply, RtcError> {
         let t = self.transport_idx(transport_id)?;
+        self.fill_producer_cname(t, &mut o.rtp_parameters);
         if self.ids.contains_key(&o.id) {
             return Err(RtcError::Conflict(format!("id {} already exists", o.id)));
         }
@@ -523,6 +530,7 @@ impl WorkerCore {
             consumers: Vec::new(),
             app_data: o.app_data,
         });
+        self.producers[idx].init_key_frame_feedback();
         let transport = &mut self.transports[t];
         transport.producers.push(idx);
         for s in ssrcs {
@@ -576,6 +584,9 @@ impl WorkerCore {
                 });
             }
         }
+        if !paused {
+            self.key_frame_on_producer_resume(p);
+        }
         Ok(())
     }
 
@@ -614,6 +625,8 @@ impl WorkerCore {
                         "byteCount": s.bytes,
                         "packetsLost": s.lost(),
                         "jitter": s.jitter(),
+                        "pliCount": s.key_frames.pli_sent,
+                        "firCount": s.key_frames.fir_sent,
                     })
                 })
                 .collect(),
@@ -685,8 +698,10 @@ impl WorkerCore {
             seq: SeqManager::new(clock_rate, rand::random(), rand::random()),
             packets: 0,
             bytes: 0,
+            rtp_stream: Default::default(),
             app_data: o.app_data,
         });
+        self.key_frame_on_activate(idx);
         self.producers[p].consumers.push(idx);
         self.transports[t].consumers.push(idx);
         self.ids.insert(o.id, Obj::Consumer(idx));
@@ -723,14 +738,10 @@ impl WorkerCore {
     /// Pauses or resumes a consumer. On resume its stream continues without a sequence gap.
     pub fn set_consumer_paused(&mut self, id: Uuid, paused: bool) -> Result<(), RtcError> {
         let c = self.consumer_idx(id)?;
-        self.consumers[c].set_paused(paused);
+        if self.consumers[c].set_paused(paused) && !paused {
+            self.key_frame_on_activate(c);
+        }
         Ok(())
-    }
-
-    /// Checks a consumer exists (for requests that are no-ops on plain transports, such as a
-    /// key-frame request before RTCP feedback exists).
-    pub fn check_consumer(&self, id: Uuid) -> Result<(), RtcError> {
-        self.consumer_idx(id).map(|_| ())
     }
 
     /// A consumer's dump.
@@ -762,6 +773,11 @@ impl WorkerCore {
             "ssrc": c.ssrc,
             "packetCount": c.packets,
             "byteCount": c.bytes,
+            "packetsLost": c.rtp_stream.packets_lost,
+            "fractionLost": c.rtp_stream.fraction_lost,
+            "roundTripTime": c.rtp_stream.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            "pliCount": c.rtp_stream.pli_received,
+            "firCount": c.rtp_stream.fir_received,
         })];
         if let Value::Array(inbound) = self.producer_stats(self.producers[c.producer].id)? {
             out.extend(inbound);
@@ -834,7 +850,7 @@ impl WorkerCore {
         transport.counters.bytes_received += data.len() as u64;
         match classify(data) {
             PacketKind::Rtp if !is_rtcp_sock => self.on_rtp(now, t, data, tx),
-            PacketKind::Rtcp => self.on_rtcp(t, data),
+            PacketKind::Rtcp => self.on_rtcp(now, t, data, tx),
             PacketKind::Stun | PacketKind::Dtls => self.counters.drop(DropReason::Unsupported),
             _ => self.counters.drop(DropReason::Malformed),
         }
@@ -853,6 +869,7 @@ impl WorkerCore {
             pkt.payload_type(),
         );
         let len = data.len();
+        let payload_len = pkt.payload().len() as u64;
         let Self {
             transports,
             producers,
@@ -869,6 +886,7 @@ impl WorkerCore {
         let producer = &mut producers[p];
         if let Some(stream) = producer.stream_mut(ssrc) {
             stream.receive(now, seq, ts, len);
+            stream.detect_key_frame(pt, pkt.payload());
         }
         if producer.paused {
             counters.drop(DropReason::ProducerPaused);
@@ -907,6 +925,7 @@ impl WorkerCore {
             if sent {
                 consumer.packets += 1;
                 consumer.bytes += len as u64;
+                consumer.rtp_stream.payload_bytes += payload_len;
                 ct.counters.rtp_packets_sent += 1;
                 ct.counters.bytes_sent += len as u64;
                 counters.rtp_forwarded += 1;
@@ -918,13 +937,14 @@ impl WorkerCore {
         }
     }
 
-    fn on_rtcp(&mut self, t: usize, data: &[u8]) {
+    fn on_rtcp<T: Transmit>(&mut self, now: Instant, t: usize, data: &[u8], tx: &mut T) {
         if rtcp::validate_compound(data).is_err() {
             self.counters.drop(DropReason::Malformed);
             return;
         }
         self.counters.rtcp_in += 1;
         self.transports[t].counters.rtcp_packets_received += 1;
+        self.receive_rtcp(now, t, data, tx);
     }
 }
 

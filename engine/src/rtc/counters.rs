@@ -77,6 +77,12 @@ pub struct WorkerCounters {
     pub rtp_forwarded: u64,
     /// RTCP packets received.
     pub rtcp_in: u64,
+    /// RTCP datagrams Sluice sent (reports, key frame requests).
+    pub rtcp_out: u64,
+    /// Key frame requests (PLI/FIR) sent to producers.
+    pub key_frame_requests_sent: u64,
+    /// Key frame requests merged into one already sent (rate limiting).
+    pub key_frame_requests_suppressed: u64,
     /// Drops, indexed as [`DropReason::ALL`].
     pub drops: [u64; DropReason::ALL.len()],
     /// Datagrams this worker handed to another worker that owns their flow.

@@ -2,20 +2,25 @@
 //!
 //! [`WorkerCore`] holds every object of one worker and is driven from outside:
 //! [`WorkerCore::handle_datagram`] with `(now, socket, source, bytes)`, control methods for the
-//! API, and [`WorkerCore::take_events`] for state changes. It owns no socket, no thread and no
+//! API, [`WorkerCore::handle_timeout`] for its timers (RTCP reports and key frame requests;
+//! [`WorkerCore::poll_timeout`] says when, as str0m's `Output::Timeout`), and
+//! [`WorkerCore::take_events`] for state changes. It owns no socket, no thread and no
 //! clock: `now` is always an argument, and datagrams leave through [`crate::net::Transmit`].
 //! Tests drive it with a simulated clock and a [`crate::net::VecTransmit`].
 //!
 //! Hot-path objects live in slabs indexed by small integers; the UUIDs of the API map to those
 //! indices only on the control path.
 
+mod codecs;
 mod consumer;
 mod core;
 mod counters;
 mod events;
+mod key_frame_request_manager;
 mod producer;
 mod router;
 mod rtp_stream;
+mod rtp_stream_send;
 mod seq_manager;
 mod slab;
 mod transport;
@@ -25,6 +30,8 @@ pub mod ortc;
 pub mod rtp_parameters;
 pub mod supported_rtp_capabilities;
 
+#[cfg(test)]
+mod rtcp_tests;
 #[cfg(test)]
 mod tests;
 

@@ -3,9 +3,10 @@
 
 use uuid::Uuid;
 
+use super::codecs::KeyFrameCodec;
 use super::ortc::RtpMapping;
 use super::rtp_parameters::{MediaKind, RtpParameters};
-use super::rtp_stream::RtpStreamRecv;
+use super::rtp_stream::{KeyFrameFeedback, RtpStreamRecv};
 
 #[derive(Debug)]
 pub(crate) struct Producer {
@@ -37,5 +38,26 @@ impl Producer {
     #[inline]
     pub(crate) fn stream_mut(&mut self, ssrc: u32) -> Option<&mut RtpStreamRecv> {
         self.streams.iter_mut().find(|s| s.ssrc == ssrc)
+    }
+
+    /// Reads the key frame feedback its media codec negotiated (`nack pli`, `ccm fir`) and the
+    /// payload type whose key frames end a pending request, into every stream.
+    pub(crate) fn init_key_frame_feedback(&mut self) {
+        let mut fb = KeyFrameFeedback::default();
+        if let Some(codec) = self
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| !c.mime_type.to_ascii_lowercase().ends_with("/rtx"))
+        {
+            for f in &codec.rtcp_feedback {
+                fb.pli |= f.r#type == "nack" && f.parameter == "pli";
+                fb.fir |= f.r#type == "ccm" && f.parameter == "fir";
+            }
+            fb.codec = KeyFrameCodec::from_mime(&codec.mime_type).map(|k| (codec.payload_type, k));
+        }
+        for s in &mut self.streams {
+            s.feedback = fb;
+        }
     }
 }

@@ -1,10 +1,54 @@
 //! Receive-side statistics of one RTP stream (mediasoup's `RtpStreamRecv`): packets, bytes,
 //! the extended highest sequence number, expected and lost packets (RFC 3550 §6.4.1, A.3) and
 //! interarrival jitter (RFC 3550 §6.4.1, A.8).
+//!
+//! It also holds the stream's RTCP state: the producer's latest sender report (its NTP↔RTP
+//! pair, which maps the producer's RTP clock onto Sluice's for the consumers' sender reports,
+//! and its middle 32 NTP bits for LSR), the counts at the previous receiver report (for the
+//! interval's fraction lost, RFC 3550 §6.4.1 and A.3), and the stream's key frame requests
+//! ([`KeyFrameRequestManager`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::codecs::KeyFrameCodec;
+use super::key_frame_request_manager::{KeyFrameRequest, KeyFrameRequestManager};
+use crate::wire::rtcp::{ReportBlock, SenderInfo};
 use crate::wire::rtp::SeqUnwrapper;
+
+/// The producer's latest sender report, and when it arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LastSr {
+    /// Its NTP timestamp (32.32 fixed point, the producer's clock).
+    pub(crate) ntp: u64,
+    /// Its RTP timestamp.
+    pub(crate) rtp: u32,
+    /// Local arrival time.
+    pub(crate) at: Instant,
+}
+
+/// What the producer's codec parameters say about key frame requests.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct KeyFrameFeedback {
+    /// `nack pli` negotiated.
+    pub(crate) pli: bool,
+    /// `ccm fir` negotiated.
+    pub(crate) fir: bool,
+    /// The media payload type and its format, when key frames in it can be recognised.
+    pub(crate) codec: Option<(u8, KeyFrameCodec)>,
+}
+
+impl KeyFrameFeedback {
+    /// The message to send for a request of kind `wanted`: that one when the producer
+    /// negotiated it (or negotiated neither: a plain RTP endpoint that did not say), else the
+    /// one it negotiated.
+    pub(crate) fn choose(&self, wanted: KeyFrameRequest) -> KeyFrameRequest {
+        match (self.pli, self.fir) {
+            (true, false) => KeyFrameRequest::Pli,
+            (false, true) => KeyFrameRequest::Fir,
+            _ => wanted,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct RtpStreamRecv {
@@ -19,6 +63,14 @@ pub(crate) struct RtpStreamRecv {
     jitter_q4: u64,
     last_transit: Option<u32>,
     epoch: Option<Instant>,
+    /// Expected and received packets at the previous receiver report (RFC 3550 A.3).
+    expected_prior: u64,
+    received_prior: u64,
+    pub(crate) last_sr: Option<LastSr>,
+    /// When the last receiver report about this stream was sent.
+    pub(crate) last_rr_at: Option<Instant>,
+    pub(crate) feedback: KeyFrameFeedback,
+    pub(crate) key_frames: KeyFrameRequestManager,
 }
 
 impl RtpStreamRecv {
@@ -34,6 +86,80 @@ impl RtpStreamRecv {
             jitter_q4: 0,
             last_transit: None,
             epoch: None,
+            expected_prior: 0,
+            received_prior: 0,
+            last_sr: None,
+            last_rr_at: None,
+            feedback: KeyFrameFeedback::default(),
+            key_frames: KeyFrameRequestManager::default(),
+        }
+    }
+
+    /// Looks for a key frame while a request waits for one (cheap otherwise).
+    #[inline]
+    pub(crate) fn detect_key_frame(&mut self, pt: u8, payload: &[u8]) {
+        if self.key_frames.is_pending()
+            && let Some((media_pt, codec)) = self.feedback.codec
+            && pt == media_pt
+            && codec.is_key_frame(payload)
+        {
+            self.key_frames.key_frame_received();
+        }
+    }
+
+    /// Records the producer's sender report (RFC 3550 §6.4.1).
+    pub(crate) fn receive_sender_report(&mut self, now: Instant, info: &SenderInfo) {
+        self.last_sr = Some(LastSr {
+            ntp: (u64::from(info.ntp_sec) << 32) | u64::from(info.ntp_frac),
+            rtp: info.rtp_timestamp,
+            at: now,
+        });
+    }
+
+    /// The producer's RTP timestamp at `now`, extrapolated from its latest sender report: the
+    /// report's RTP timestamp plus the time since it arrived, in clock ticks. `None` before the
+    /// first report.
+    pub(crate) fn rtp_timestamp_at(&self, now: Instant) -> Option<u32> {
+        let sr = self.last_sr?;
+        Some(
+            sr.rtp
+                .wrapping_add(ticks(now.saturating_duration_since(sr.at), self.clock_rate)),
+        )
+    }
+
+    /// The reception report block about this stream at `now` (RFC 3550 §6.4.1, computed as in
+    /// A.3), and the start of a new reporting interval.
+    pub(crate) fn report_block(&mut self, now: Instant) -> ReportBlock {
+        let expected = self.expected();
+        let received = self.packets;
+        let expected_interval = expected.saturating_sub(self.expected_prior);
+        let received_interval = received.saturating_sub(self.received_prior);
+        self.expected_prior = expected;
+        self.received_prior = received;
+        let lost_interval = expected_interval as i64 - received_interval as i64;
+        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
+            0
+        } else {
+            ((lost_interval << 8) / expected_interval as i64).min(255) as u8
+        };
+        let (lsr, dlsr) = match self.last_sr {
+            // LSR: the middle 32 bits of its NTP timestamp; DLSR in units of 1/65536 s.
+            Some(sr) => (
+                (sr.ntp >> 16) as u32,
+                (now.saturating_duration_since(sr.at).as_micros() * 65_536 / 1_000_000) as u32,
+            ),
+            None => (0, 0),
+        };
+        ReportBlock {
+            ssrc: self.ssrc,
+            fraction_lost,
+            cumulative_lost: (expected as i64 - received as i64).clamp(-0x80_0000, 0x7f_ffff)
+                as i32,
+            // Cycles in the upper 16 bits, as the unwrapper counts them from the first packet.
+            highest_seq: self.max_seq as u32,
+            jitter: self.jitter(),
+            lsr,
+            dlsr,
         }
     }
 
@@ -88,6 +214,11 @@ impl RtpStreamRecv {
     pub(crate) fn jitter(&self) -> u32 {
         (self.jitter_q4 >> 4) as u32
     }
+}
+
+/// `d` in ticks of a `clock_rate` Hz clock, modulo 2^32.
+pub(crate) fn ticks(d: Duration, clock_rate: u32) -> u32 {
+    (d.as_micros() * u128::from(clock_rate) / 1_000_000) as u32
 }
 
 #[cfg(test)]

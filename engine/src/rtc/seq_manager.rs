@@ -8,10 +8,20 @@
 //! jitter buffer would count as loss — and the timestamp advances by the wall-clock time that
 //! passed, so the receiver's playout clock stays right. Packets older than the resync point are
 //! dropped: sending them would make the stream go backwards.
+//!
+//! "Older" is judged in RFC 1982 serial arithmetic, which only orders numbers less than half
+//! the space (32 768) apart. So the stale point follows the stream: it stays at the resync
+//! point until the newest input is [`STALE_WINDOW`] past it, then trails the newest input by
+//! that much. A packet further behind than that is dropped as stale (at 1 000 packets/s that is
+//! 16 s late); one arriving later than the resync point but within the window is forwarded.
 
 use std::time::Instant;
 
 use crate::wire::rtp::seq_is_newer;
+
+/// How far behind the newest input a packet may arrive and still be forwarded (a quarter of
+/// the sequence space, well inside RFC 1982's half).
+pub(crate) const STALE_WINDOW: u16 = 0x4000;
 
 #[derive(Debug)]
 pub(crate) struct SeqManager {
@@ -22,8 +32,11 @@ pub(crate) struct SeqManager {
     resync: bool,
     /// Whether anything was sent yet (else the initial bases apply).
     started: bool,
-    /// Input sequence number at the last resync; older input is stale.
+    /// Input at or before which packets are stale: the resync point, then trailing `max_in_seq`
+    /// by [`STALE_WINDOW`].
     sync_in_seq: u16,
+    /// Newest input sequence number since the last resync.
+    max_in_seq: u16,
     last_out_seq: u16,
     last_out_ts: u32,
     last_out_at: Option<Instant>,
@@ -39,6 +52,7 @@ impl SeqManager {
             resync: true,
             started: false,
             sync_in_seq: 0,
+            max_in_seq: 0,
             last_out_seq: initial_seq.wrapping_sub(1),
             last_out_ts: initial_ts,
             last_out_at: None,
@@ -48,6 +62,22 @@ impl SeqManager {
     /// The next packet starts a new segment (after a pause or a source change).
     pub(crate) fn request_resync(&mut self) {
         self.resync = true;
+    }
+
+    /// Whether the next packet starts a new segment (its offsets are not known yet).
+    pub(crate) fn resync_pending(&self) -> bool {
+        self.resync
+    }
+
+    /// What is added to an input timestamp to make the output one, once anything was sent:
+    /// how a producer's RTP clock maps onto this consumer's (sender reports, RFC 3550 §6.4.1).
+    pub(crate) fn ts_offset(&self) -> Option<u32> {
+        self.started.then_some(self.ts_offset)
+    }
+
+    /// The newest output timestamp and when it was sent.
+    pub(crate) fn last_sent(&self) -> Option<(u32, Instant)> {
+        self.last_out_at.map(|at| (self.last_out_ts, at))
     }
 
     /// Output `(sequence, timestamp)` for an input packet, or `None` if it is stale.
@@ -69,10 +99,16 @@ impl SeqManager {
             self.seq_offset = base_seq.wrapping_sub(in_seq);
             self.ts_offset = base_ts.wrapping_sub(in_ts);
             self.sync_in_seq = in_seq;
+            self.max_in_seq = in_seq;
             self.resync = false;
             self.started = true;
         } else if in_seq != self.sync_in_seq && !seq_is_newer(in_seq, self.sync_in_seq) {
             return None;
+        } else if seq_is_newer(in_seq, self.max_in_seq) {
+            self.max_in_seq = in_seq;
+            if in_seq.wrapping_sub(self.sync_in_seq) > STALE_WINDOW {
+                self.sync_in_seq = in_seq.wrapping_sub(STALE_WINDOW);
+            }
         }
         let out_seq = in_seq.wrapping_add(self.seq_offset);
         let out_ts = in_ts.wrapping_add(self.ts_offset);
@@ -131,6 +167,40 @@ mod tests {
             m.rewrite(t1, 501, 999_999 + 960),
             Some((2, 1920 + 48_000 + 960))
         );
+    }
+
+    /// A long stream: the stale point must follow it, or after 32 768 packets every packet would
+    /// look older than the resync point (found by the bench harness at 20 000 packets/s).
+    #[test]
+    fn long_streams_keep_flowing_and_late_packets_within_the_window_pass() {
+        let t0 = Instant::now();
+        let mut m = SeqManager::new(90_000, 7, 0);
+        let start: u16 = 60_000;
+        for i in 0..200_000u32 {
+            let in_seq = start.wrapping_add(i as u16);
+            let out = m.rewrite(t0, in_seq, i * 3000);
+            assert_eq!(
+                out.map(|o| o.0),
+                Some(7u16.wrapping_add(i as u16)),
+                "packet {i} dropped"
+            );
+        }
+        let newest = start.wrapping_add(199_999u32 as u16);
+        // Reordered a little: forwarded with its own number.
+        let late = newest.wrapping_sub(100);
+        assert_eq!(
+            m.rewrite(t0, late, 0).map(|o| o.0),
+            Some(late.wrapping_add(7u16.wrapping_sub(start)))
+        );
+        // Further behind than the window: stale.
+        assert_eq!(
+            m.rewrite(t0, newest.wrapping_sub(STALE_WINDOW + 1), 0),
+            None
+        );
+        // A resync still makes everything before it stale.
+        m.request_resync();
+        m.rewrite(t0, newest.wrapping_add(10), 0).unwrap();
+        assert_eq!(m.rewrite(t0, newest.wrapping_add(9), 0), None);
     }
 
     #[test]

@@ -117,6 +117,23 @@ impl Transport {
         p.remote.map(|r| (p.sock, r))
     }
 
+    /// Where RTCP for this transport's remote goes, and from which socket (the RTCP socket
+    /// and port when `rtcpMux` is off).
+    pub(crate) fn rtcp_destination(&self) -> Option<(SockId, SocketAddr)> {
+        match &self.kind {
+            TransportKind::Plain(p) => match p.rtcp {
+                Some((sock, _)) => p.rtcp_remote.map(|r| (sock, r)),
+                None => p.remote.map(|r| (p.sock, r)),
+            },
+        }
+    }
+
+    /// The SSRC Sluice's own RTCP on this transport (receiver reports, key frame requests)
+    /// is sent from: fixed per transport, taken from its random id.
+    pub(crate) fn rtcp_ssrc(&self) -> u32 {
+        (self.id.as_u128() as u32).max(1)
+    }
+
     pub(crate) fn tuple(&self) -> TransportTuple {
         let p = self.plain();
         TransportTuple::new(p.local, p.remote)

@@ -65,7 +65,7 @@ pub use report::{
     write_sender_report,
 };
 pub use rewrite::{CompoundIterMut, RtcpPacketMut, compound_mut};
-pub use sdes::{Sdes, SdesChunk, SdesChunks, SdesItems, write_sdes_cname};
+pub use sdes::{Sdes, SdesChunk, SdesChunks, SdesItems, write_sdes_cname, write_sdes_cnames};
 
 use super::{ParseError, be16, put16};
 

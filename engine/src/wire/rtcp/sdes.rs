@@ -149,3 +149,37 @@ pub fn write_sdes_cname(buf: &mut [u8], ssrc: u32, cname: &[u8]) -> Result<usize
     buf[10 + cname.len()..len].fill(0);
     Ok(len)
 }
+
+/// Writes an SDES with one CNAME chunk per `(ssrc, cname)` (1 to 31 chunks, each CNAME at most
+/// 255 bytes), as a compound packet carries for every source it reports on (RFC 3550 §6.1).
+/// Returns its length.
+pub fn write_sdes_cnames<'a, I>(buf: &mut [u8], chunks: I) -> Result<usize, ParseError>
+where
+    I: IntoIterator<Item = (u32, &'a [u8])>,
+{
+    let mut at = 4;
+    let mut count = 0u8;
+    for (ssrc, cname) in chunks {
+        if count == 31 {
+            return Err(ParseError::Invalid);
+        }
+        let cname_len = u8::try_from(cname.len()).map_err(|_| ParseError::Invalid)?;
+        // SSRC, item type and length, value, at least one null octet, padded to 32 bits.
+        let chunk = (4 + 2 + cname.len() + 1).div_ceil(4) * 4;
+        if at + chunk > buf.len() {
+            return Err(ParseError::TooShort);
+        }
+        put32(buf, at, ssrc);
+        buf[at + 4] = SDES_CNAME;
+        buf[at + 5] = cname_len;
+        buf[at + 6..at + 6 + cname.len()].copy_from_slice(cname);
+        buf[at + 6 + cname.len()..at + chunk].fill(0);
+        at += chunk;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(ParseError::Invalid);
+    }
+    begin(buf, count, PT_SDES, at)?;
+    Ok(at)
+}

@@ -179,6 +179,27 @@ fn sdes_writer_padding() {
 }
 
 #[test]
+fn sdes_writer_several_chunks() {
+    let mut buf = [0u8; 300];
+    let names: [&[u8]; 3] = [b"a", b"0123456", b"user@host"];
+    let n = write_sdes_cnames(&mut buf, [(1, names[0]), (2, names[1]), (3, names[2])]).unwrap();
+    assert_eq!(n % 4, 0);
+    let RtcpPacket::Sdes(s) = only(&buf[..n]) else {
+        panic!("not SDES")
+    };
+    let got: Vec<(u32, &[u8])> = s.chunks().map(|c| (c.ssrc(), c.cname().unwrap())).collect();
+    assert_eq!(got, vec![(1, names[0]), (2, names[1]), (3, names[2])]);
+    assert_eq!(
+        write_sdes_cnames(&mut buf, std::iter::empty()),
+        Err(ParseError::Invalid)
+    );
+    assert_eq!(
+        write_sdes_cnames(&mut buf[..20], [(1, names[2]), (2, names[2])]),
+        Err(ParseError::TooShort)
+    );
+}
+
+#[test]
 fn bye_round_trip() {
     let mut buf = [0u8; 64];
     let n = write_bye(&mut buf, &[1, 2], b"").unwrap();

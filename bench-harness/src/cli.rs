@@ -1,0 +1,184 @@
+//! Command line: `sluice-bench <scenario>`. Issue 4's scenarios (`audio-match`, `video-room`,
+//! `join-storm`, `knee`) join `plain` as further [`Command`] variants.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sluice_engine::io::IoKind;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sluice-bench",
+    version,
+    about = "Load generator and benchmarks of Sluice against a minimal forwarder (the floor)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Plain RTP: P producers, C consumers each, through Sluice and through the floor.
+    Plain(PlainArgs),
+    /// The floor forwarder (started by `plain`; receives and re-sends, no RTP logic).
+    #[command(hide = true)]
+    Floor(FloorArgs),
+}
+
+/// I/O backends to run.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IoChoice {
+    Uring,
+    Mmsg,
+    Both,
+}
+
+impl IoChoice {
+    /// The backends in the order they run.
+    pub fn kinds(self) -> Vec<IoKind> {
+        match self {
+            Self::Uring => vec![IoKind::Uring],
+            Self::Mmsg => vec![IoKind::Mmsg],
+            Self::Both => vec![IoKind::Uring, IoKind::Mmsg],
+        }
+    }
+    /// The one backend of `uring` or `mmsg` (`both` reads as `uring`).
+    pub fn kind(self) -> IoKind {
+        match self {
+            Self::Mmsg => IoKind::Mmsg,
+            _ => IoKind::Uring,
+        }
+    }
+}
+
+/// Codec of the produced stream (only its router capability and payload type matter here).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    Opus,
+    Vp8,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlainArgs {
+    /// Producers (each with a router and a plain transport of its own).
+    #[arg(long, default_value_t = 1)]
+    pub producers: usize,
+    /// Consumers per producer (each on a plain transport of its own, one receiving socket each).
+    #[arg(long, default_value_t = 10)]
+    pub consumers: usize,
+    /// Packets per second per producer.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u32,
+    /// Datagram size in bytes, RTP header included (at least 36).
+    #[arg(long, default_value_t = 200)]
+    pub size: usize,
+    /// Measurement window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Load before the window opens, seconds (comedia learning, caches, socket buffers).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// Worker threads of Sluice (`--workers`) and of the floor.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// I/O backends Sluice runs with, once each.
+    #[arg(long, value_enum, default_value_t = IoChoice::Both)]
+    pub io: IoChoice,
+    /// I/O backends the floor runs with, once each (`both` unless a `--wrapper` cannot run
+    /// io_uring: valgrind 3.19 hangs on it).
+    #[arg(long, value_enum, default_value_t = IoChoice::Both)]
+    pub floor_io: IoChoice,
+    /// The `sluice` binary [default: `sluice` next to this executable].
+    #[arg(long)]
+    pub sluice_bin: Option<PathBuf>,
+    /// Write every figure as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Codec::Opus)]
+    pub codec: Codec,
+    /// Sender pacing tick, microseconds: each producer's due packets leave in one batch per tick.
+    #[arg(long, default_value_t = 1000)]
+    pub tick_us: u64,
+    /// Run the whole set (Sluice per backend, floor per backend) this many times, interleaved.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// After the window, how long to keep receiving late packets, milliseconds.
+    #[arg(long, default_value_t = 300)]
+    pub drain_ms: u64,
+    /// Core for the harness's sender and receiver threads [default: the last core, when there
+    /// are more cores than workers; else unpinned].
+    #[arg(long)]
+    pub harness_core: Option<usize>,
+    /// Run each forwarder (Sluice and the floor) under this command, e.g.
+    /// `"valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p"` for instruction counts.
+    /// CPU times are then the wrapper's, not the forwarder's.
+    #[arg(long)]
+    pub wrapper: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FloorArgs {
+    #[arg(long, value_enum, default_value_t = IoChoice::Uring)]
+    pub io: IoChoice,
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Receivers per producer.
+    #[arg(long)]
+    pub consumers: usize,
+    /// Receiver addresses, producer-major (`p × C + c`), comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub targets: Vec<SocketAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn plain_defaults_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "sluice-bench",
+            "plain",
+            "--consumers",
+            "4",
+            "--io",
+            "mmsg",
+            "--size",
+            "1200",
+        ])
+        .unwrap();
+        let Command::Plain(a) = cli.command else {
+            panic!("expected plain");
+        };
+        assert_eq!((a.producers, a.consumers, a.size), (1, 4, 1200));
+        assert_eq!(a.io.kinds(), vec![IoKind::Mmsg]);
+        assert_eq!(IoChoice::Both.kinds(), vec![IoKind::Uring, IoKind::Mmsg]);
+    }
+
+    #[test]
+    fn floor_targets_are_a_comma_list() {
+        let cli = Cli::try_parse_from([
+            "sluice-bench",
+            "floor",
+            "--consumers",
+            "2",
+            "--targets",
+            "127.0.0.1:5000,127.0.0.1:5001",
+        ])
+        .unwrap();
+        let Command::Floor(f) = cli.command else {
+            panic!("expected floor");
+        };
+        assert_eq!(f.targets.len(), 2);
+        assert_eq!(f.io.kind(), IoKind::Uring);
+    }
+}

@@ -1,0 +1,388 @@
+//! The RTP load: a paced sender for P producers and a receiver for their P × C consumers.
+//!
+//! Both run on the engine's own `mmsg` backend (`sluice_engine::io`), so the harness batches
+//! exactly as a Sluice worker does, with no `unsafe` of its own: the sender queues every packet
+//! due in a tick into the backend's send pool and flushes them with one `sendmmsg` per socket;
+//! the receiver waits in `epoll` and drains each readable socket with `recvmmsg` (64 a call).
+//!
+//! Pacing: every `tick` the sender computes how many packets each producer owes since the
+//! start (`rate × elapsed`) and sends them in one batch, so a producer's packets leave in bursts
+//! of `rate × tick` (10 at 10 000 pkt/s and 1 ms) rather than evenly spaced; the forwarder sees
+//! the same bursts, which is what lets it batch.
+//!
+//! Counting: the main thread raises [`LoadControl::measuring`] for the measurement window; the
+//! sender marks the packets it sends meanwhile (the stamp's flag) and counts them per producer,
+//! and the receiver counts marked packets per consumer socket and records their one-way latency
+//! (receive instant − stamp) in an HdrHistogram. Late packets of the window are still counted
+//! during the drain that follows it.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use sluice_engine::io::{Backend, BackendConfig, Handler, IoKind, TxQueue};
+use sluice_engine::net::{SockId, Transmit};
+
+use crate::cpu;
+use crate::error::BenchError;
+use crate::stamp::{self, RtpFields, Stamp};
+
+/// Highest latency the histogram tracks (10 s, in ns); above is clamped.
+const MAX_LATENCY_NS: u64 = 10_000_000_000;
+
+/// Flags shared between the main thread and the load threads.
+#[derive(Debug, Default)]
+pub struct LoadControl {
+    pub measuring: AtomicBool,
+    pub stop_sending: AtomicBool,
+    pub stop_receiving: AtomicBool,
+}
+
+/// What the sender sends.
+#[derive(Clone, Debug)]
+pub struct SendPlan {
+    /// Where each producer's packets go (the forwarder's receiving address per producer).
+    pub dests: Vec<SocketAddr>,
+    /// Packets per second per producer.
+    pub rate: u32,
+    /// Datagram size in bytes (RTP header included).
+    pub size: usize,
+    pub tick: Duration,
+    pub payload_type: u8,
+    pub clock_rate: u32,
+}
+
+/// SSRC of producer `p` (also given to Sluice in `produce`).
+pub fn producer_ssrc(p: usize) -> u32 {
+    0x5100_0000 + p as u32
+}
+
+/// What the sender did.
+#[derive(Clone, Debug, Default)]
+pub struct SendReport {
+    /// Marked packets sent per producer.
+    pub measured: Vec<u64>,
+    /// All packets sent.
+    pub total: u64,
+    /// Packets the kernel refused or that found no free send slot.
+    pub errors: u64,
+    /// Largest number of packets one producer sent in one tick (shows catch-up bursts).
+    pub max_burst: u64,
+}
+
+/// What the receiver saw.
+#[derive(Debug)]
+pub struct RecvReport {
+    /// Marked packets received per consumer socket (index `p × C + c`).
+    pub measured: Vec<u64>,
+    /// One-way latency of the marked packets, ns.
+    pub latency: Histogram<u64>,
+    /// Datagrams without our stamp.
+    pub foreign: u64,
+    /// Marked packets that arrived on a socket of another producer's consumers.
+    pub misrouted: u64,
+    /// Packets truncated or dropped by the receiver's own backend.
+    pub rx_errors: u64,
+}
+
+/// A running load thread: its thread id (for its CPU time) and its result.
+pub struct LoadThread<T> {
+    pub tid: u32,
+    handle: JoinHandle<Result<T, BenchError>>,
+}
+
+impl<T> LoadThread<T> {
+    pub fn join(self) -> Result<T, BenchError> {
+        self.handle
+            .join()
+            .map_err(|_| BenchError::Target("a load thread panicked".into()))?
+    }
+}
+
+fn spawn_load<T: Send + 'static>(
+    name: &str,
+    core: Option<core_affinity::CoreId>,
+    body: impl FnOnce() -> Result<T, BenchError> + Send + 'static,
+) -> Result<LoadThread<T>, BenchError> {
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let handle = thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            if let Some(c) = core {
+                core_affinity::set_for_current(c);
+            }
+            let _ = tid_tx.send(cpu::current_tid());
+            body()
+        })
+        .map_err(|e| BenchError::io("spawn load thread", e))?;
+    let tid = tid_rx
+        .recv()
+        .map_err(|_| BenchError::Target(format!("{name} thread died at start")))??;
+    Ok(LoadThread { tid, handle })
+}
+
+/// Ignores whatever arrives on the sender's sockets (e.g. RTCP from the forwarder).
+struct Discard;
+
+impl Handler for Discard {
+    fn on_datagram(&mut self, _: SockId, _: SocketAddr, _: &mut [u8], _: &mut TxQueue) {}
+    fn on_wake(&mut self, _: &mut TxQueue) {}
+}
+
+/// Starts the sender: one socket per producer, `plan.dests[p]` its destination.
+pub fn spawn_sender(
+    sockets: Vec<UdpSocket>,
+    plan: SendPlan,
+    epoch: Instant,
+    ctl: Arc<LoadControl>,
+    core: Option<core_affinity::CoreId>,
+) -> Result<LoadThread<SendReport>, BenchError> {
+    spawn_load("bench-send", core, move || {
+        send_loop(sockets, &plan, epoch, &ctl)
+    })
+}
+
+fn send_loop(
+    sockets: Vec<UdpSocket>,
+    plan: &SendPlan,
+    epoch: Instant,
+    ctl: &LoadControl,
+) -> Result<SendReport, BenchError> {
+    let producers = sockets.len();
+    let per_tick = (f64::from(plan.rate) * plan.tick.as_secs_f64()).ceil() as u32;
+    let config = BackendConfig::default()
+        .tx_slots((per_tick.max(64) * producers as u32 * 4).max(4096))
+        .mmsg_batch(64);
+    let mut backend =
+        Backend::with_config(IoKind::Mmsg, config).map_err(|e| BenchError::io("sender", e))?;
+    let mut ids = Vec::with_capacity(producers);
+    for s in sockets {
+        ids.push(
+            backend
+                .add_socket(s)
+                .map_err(|e| BenchError::io("sender socket", e))?,
+        );
+    }
+    let ts_step = (plan.clock_rate / plan.rate.max(1)).max(1);
+    let mut report = SendReport {
+        measured: vec![0; producers],
+        ..SendReport::default()
+    };
+    let mut sent_each: u64 = 0;
+    let start = Instant::now();
+    let mut tick_no: u32 = 0;
+    while !ctl.stop_sending.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let due = (now.duration_since(start).as_secs_f64() * f64::from(plan.rate)) as u64;
+        let room = (backend.tx().available() / producers.max(1)) as u64;
+        let n = due.saturating_sub(sent_each).min(room);
+        let measured = ctl.measuring.load(Ordering::Relaxed);
+        let sent_ns = now.duration_since(epoch).as_nanos() as u64;
+        for (p, &sock) in ids.iter().enumerate() {
+            for k in 0..n {
+                let seq = sent_each + k;
+                let rtp = RtpFields {
+                    payload_type: plan.payload_type,
+                    ssrc: producer_ssrc(p),
+                    seq: seq as u16,
+                    timestamp: (seq as u32).wrapping_mul(ts_step),
+                };
+                let st = Stamp {
+                    producer: p as u16,
+                    measured,
+                    seq,
+                    sent_ns,
+                };
+                let queued = backend.tx().send_with(sock, plan.dests[p], |buf| {
+                    stamp::write_packet(buf, plan.size, rtp, st)
+                });
+                if queued && measured {
+                    report.measured[p] += 1;
+                }
+            }
+        }
+        sent_each += n;
+        report.total += n * producers as u64;
+        report.max_burst = report.max_burst.max(n);
+        // Flushes the queue (sendmmsg per socket) and reads anything sent back, without waiting.
+        backend
+            .poll(Some(Duration::ZERO), &mut Discard)
+            .map_err(|e| BenchError::io("sender poll", e))?;
+        tick_no = tick_no.wrapping_add(1);
+        let next = start + plan.tick * tick_no;
+        let now = Instant::now();
+        if next > now {
+            thread::sleep(next - now);
+        } else {
+            // Behind schedule: re-anchor the tick count so sleeping resumes from here.
+            tick_no = (now.duration_since(start).as_nanos() / plan.tick.as_nanos().max(1)) as u32;
+        }
+    }
+    let st = backend.stats();
+    report.errors = st.tx_errors + st.tx_no_buffer;
+    Ok(report)
+}
+
+/// Counts and times what arrives on the consumers' sockets.
+struct Receiver {
+    epoch: Instant,
+    consumers: usize,
+    /// Stream index (`p × C + c`) of each registered socket, indexed by `SockId.0`.
+    stream_of: Vec<Option<usize>>,
+    measured: Vec<u64>,
+    latency: Histogram<u64>,
+    foreign: u64,
+    misrouted: u64,
+}
+
+impl Handler for Receiver {
+    fn on_datagram(&mut self, sock: SockId, _: SocketAddr, data: &mut [u8], _: &mut TxQueue) {
+        let now_ns = self.epoch.elapsed().as_nanos() as u64;
+        let stream = self.stream_of.get(sock.0 as usize).copied().flatten();
+        let (Some(stream), Some(st)) = (stream, stamp::decode_packet(data)) else {
+            self.foreign += 1;
+            return;
+        };
+        if !st.measured {
+            return;
+        }
+        if usize::from(st.producer) != stream / self.consumers {
+            self.misrouted += 1;
+            return;
+        }
+        self.measured[stream] += 1;
+        self.latency
+            .saturating_record(now_ns.saturating_sub(st.sent_ns).clamp(1, MAX_LATENCY_NS));
+    }
+    fn on_wake(&mut self, _: &mut TxQueue) {}
+}
+
+/// Starts the receiver on the consumers' sockets, ordered `p × C + c`.
+pub fn spawn_receiver(
+    sockets: Vec<UdpSocket>,
+    consumers: usize,
+    epoch: Instant,
+    ctl: Arc<LoadControl>,
+    core: Option<core_affinity::CoreId>,
+) -> Result<LoadThread<RecvReport>, BenchError> {
+    spawn_load("bench-recv", core, move || {
+        recv_loop(sockets, consumers, epoch, &ctl)
+    })
+}
+
+fn recv_loop(
+    sockets: Vec<UdpSocket>,
+    consumers: usize,
+    epoch: Instant,
+    ctl: &LoadControl,
+) -> Result<RecvReport, BenchError> {
+    let streams = sockets.len();
+    let config = BackendConfig::default().mmsg_batch(64).tx_slots(1);
+    let mut backend =
+        Backend::with_config(IoKind::Mmsg, config).map_err(|e| BenchError::io("receiver", e))?;
+    let mut rx = Receiver {
+        epoch,
+        consumers: consumers.max(1),
+        stream_of: Vec::new(),
+        measured: vec![0; streams],
+        latency: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
+            .map_err(|e| BenchError::Target(format!("histogram: {e}")))?,
+        foreign: 0,
+        misrouted: 0,
+    };
+    for (i, s) in sockets.into_iter().enumerate() {
+        let id = backend
+            .add_socket(s)
+            .map_err(|e| BenchError::io("receiver socket", e))?;
+        let slot = id.0 as usize;
+        if slot > 1 << 20 {
+            return Err(BenchError::Target(format!("unexpected socket id {slot}")));
+        }
+        if rx.stream_of.len() <= slot {
+            rx.stream_of.resize(slot + 1, None);
+        }
+        rx.stream_of[slot] = Some(i);
+    }
+    while !ctl.stop_receiving.load(Ordering::Relaxed) {
+        backend
+            .poll(Some(Duration::from_millis(10)), &mut rx)
+            .map_err(|e| BenchError::io("receiver poll", e))?;
+    }
+    let st = backend.stats();
+    Ok(RecvReport {
+        measured: rx.measured,
+        latency: rx.latency,
+        foreign: rx.foreign,
+        misrouted: rx.misrouted,
+        rx_errors: st.rx_truncated + st.rx_no_buffer,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver(consumers: usize, streams: usize, epoch: Instant) -> Receiver {
+        Receiver {
+            epoch,
+            consumers,
+            // SockId(i) is stream i.
+            stream_of: (0..streams).map(Some).collect(),
+            measured: vec![0; streams],
+            latency: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).unwrap(),
+            foreign: 0,
+            misrouted: 0,
+        }
+    }
+
+    fn packet(producer: u16, measured: bool, sent_ns: u64) -> Vec<u8> {
+        let mut buf = vec![0u8; 200];
+        let rtp = RtpFields {
+            payload_type: 111,
+            ssrc: producer_ssrc(producer.into()),
+            seq: 1,
+            timestamp: 0,
+        };
+        let st = Stamp {
+            producer,
+            measured,
+            seq: 1,
+            sent_ns,
+        };
+        let n = stamp::write_packet(&mut buf, 200, rtp, st);
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn receiver_counts_marked_packets_per_stream_and_flags_the_rest() {
+        // A backend only to lend its send queue to the handler; nothing is sent.
+        let mut backend = Backend::new(IoKind::Mmsg).unwrap();
+        let epoch = Instant::now();
+        // Two producers with two consumers each: streams 0,1 are producer 0's; 2,3 producer 1's.
+        let mut rx = receiver(2, 4, epoch);
+        let from: SocketAddr = ([127, 0, 0, 1], 9).into();
+        let sent_ns = epoch.elapsed().as_nanos() as u64;
+        for (sock, producer, measured) in [
+            (0, 0, true),
+            (1, 0, true),
+            (1, 0, true),
+            (2, 1, true),
+            (3, 1, false), // outside the window: ignored
+            (3, 0, true),  // producer 0's packet on producer 1's consumer
+        ] {
+            let mut p = packet(producer, measured, sent_ns);
+            rx.on_datagram(SockId(sock), from, &mut p, backend.tx());
+        }
+        rx.on_datagram(SockId(0), from, &mut [0x80u8; 40], backend.tx());
+        rx.on_datagram(SockId(7), from, &mut packet(0, true, 0), backend.tx());
+        assert_eq!(rx.measured, vec![1, 2, 1, 0]);
+        assert_eq!(rx.misrouted, 1);
+        assert_eq!(rx.foreign, 2, "no stamp, and an unknown socket");
+        assert_eq!(rx.latency.len(), 4);
+    }
+}
