@@ -5,38 +5,13 @@
 //!
 //! `harness = false`: libtest's own threads would allocate while we count.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_counter;
+
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sluice_engine::rtc::ice_server::{IceServer, IceState, MAX_RESPONSE_LEN, StunOutcome};
 use sluice_engine::wire::stun::{Class, IntegrityKey, METHOD_BINDING, MessageWriter};
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// A Binding request as a controlling browser sends it.
 fn check(username: &str, password: &str, nominate: bool, tid: u8) -> Vec<u8> {
@@ -83,7 +58,7 @@ fn main() {
     while ice.poll_event().is_some() {}
     assert_eq!(ice.state(), IceState::Completed);
 
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = alloc_counter::allocations();
     let mut answered = 0u64;
     // One round every 10 ms: a simulated minute, twice the consent timeout.
     for i in 0..6_000u64 {
@@ -97,7 +72,7 @@ fn main() {
             answered += u64::from(o.response_len().is_some());
         }
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = alloc_counter::allocations() - before;
     assert_eq!(ice.state(), IceState::Completed);
     assert_eq!(ice.selected_tuple(), Some(a));
     assert!(
@@ -106,9 +81,9 @@ fn main() {
     );
     assert_eq!(answered, 12_000);
     // The counter does count.
-    let probe = ALLOCS.load(Ordering::Relaxed);
+    let probe = alloc_counter::allocations();
     drop(std::hint::black_box(vec![0u8; 64]));
-    assert!(ALLOCS.load(Ordering::Relaxed) > probe);
+    assert!(alloc_counter::allocations() > probe);
     println!("ice_no_alloc: {allocs} allocations over 30000 STUN messages");
     assert_eq!(allocs, 0, "the ICE-lite path allocated");
     println!("1 passed, 0 failed");

@@ -4,11 +4,11 @@
 //!
 //! `harness = false`: libtest's own threads would allocate while we count.
 
+mod alloc_counter;
+
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -19,31 +19,6 @@ use sluice_engine::io::IoKind;
 use sluice_engine::rtc::{ConsumeOptions, PlainTransportOptions, ProduceOptions, RtcError};
 use sluice_engine::worker::{Request, Response, Workers};
 use uuid::Uuid;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Sends `count` packets starting at `first_seq` and waits until every receiver got them all.
 /// Paced in small bursts so that no socket buffer overflows; no allocation here either.
@@ -205,9 +180,9 @@ fn run(io: IoKind) {
     let warmup: Vec<Vec<u8>> = (0..1000).map(opus_packet).collect();
     let measured: Vec<Vec<u8>> = (1000..11_000u32).map(|s| opus_packet(s as u16)).collect();
     pump(&sender, to, &receivers, &warmup);
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = alloc_counter::allocations();
     pump(&sender, to, &receivers, &measured);
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = alloc_counter::allocations();
     let forwarded = workers.get(0).unwrap().stats().rtc.rtp_forwarded;
     drop(workers);
     assert!(forwarded >= 30_000, "{io:?}: forwarded {forwarded}");

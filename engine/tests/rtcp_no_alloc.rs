@@ -6,9 +6,9 @@
 //!
 //! `harness = false`: libtest's own threads would allocate while we count.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_counter;
+
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -20,31 +20,6 @@ use sluice_engine::wire::rtcp::{
 };
 use sluice_engine::wire::rtp::{RtpHeader, write_rtp};
 use uuid::Uuid;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// A transmit queue with one reused buffer: counts datagrams, RTCP ones apart.
 struct Sink {
@@ -190,9 +165,9 @@ fn main() {
     };
     drive(&mut core, &mut sink, 0, 5);
     let (sent0, rtcp0) = (sink.sent, sink.rtcp);
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = alloc_counter::allocations();
     drive(&mut core, &mut sink, 5_000, 30);
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = alloc_counter::allocations();
     let rtcp = sink.rtcp - rtcp0;
     let c = core.counters();
     // At least one SR per consumer transport and one RR per 1.6 s (the longest timer period).

@@ -4,35 +4,9 @@
 //!
 //! `harness = false`: libtest's own threads would allocate while we count.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod alloc_counter;
 
 use sluice_engine::crypto::srtp::{SrtpContext, SrtpError, SrtpProfile};
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const MAX_SSRCS: usize = 4;
 
@@ -93,10 +67,10 @@ fn exercise(tx: &mut SrtpContext, rx: &mut SrtpContext) -> u64 {
 
 fn main() {
     // The counter sees allocations at all (else a zero below would prove nothing).
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = alloc_counter::allocations();
     drop(std::hint::black_box(vec![0u8; 64]));
     assert!(
-        ALLOCS.load(Ordering::SeqCst) > before,
+        alloc_counter::allocations() > before,
         "counting allocator installed"
     );
 
@@ -107,9 +81,9 @@ fn main() {
         let mut tx = SrtpContext::new(profile, &key, &salt, MAX_SSRCS).expect("context");
         let mut rx = SrtpContext::new(profile, &key, &salt, MAX_SSRCS).expect("context");
 
-        let before = ALLOCS.load(Ordering::SeqCst);
+        let before = alloc_counter::allocations();
         let packets = std::hint::black_box(exercise(&mut tx, &mut rx));
-        let allocs = ALLOCS.load(Ordering::SeqCst) - before;
+        let allocs = alloc_counter::allocations() - before;
 
         if allocs == 0 && packets == 3000 && rx.roc(1) == Some(1) {
             println!("test srtp_no_alloc::{profile} ... ok ({packets} packets, 0 allocations)");
