@@ -37,7 +37,8 @@ use str0m::media::{
     Frequency, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid, Pt, SenderFeedback,
 };
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{Extension, ExtensionMap, RtpPacket, RtpWrite, Ssrc};
+use str0m::rtp::rtcp::Rtcp;
+use str0m::rtp::{Extension, ExtensionMap, RawPacket, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 /// What went wrong in a client.
@@ -97,6 +98,8 @@ pub fn publisher_config() -> RtcConfig {
     }
     Rtc::builder()
         .set_rtp_mode(true)
+        // For the RTCP that arrives (Sluice's receiver reports), see `reports_about`.
+        .enable_raw_packets(true)
         .clear_codecs()
         .enable_opus(true, false)
         .enable_vp8(true)
@@ -219,6 +222,8 @@ pub struct Str0mClient {
     received: Vec<RtpPacket>,
     keyframe_requests: Vec<KeyframeRequest>,
     sender_reports: Vec<SenderFeedback>,
+    /// SSRCs named by the reception report blocks (RFC 3550 §6.4) of incoming SRs and RRs.
+    reported: Vec<u32>,
 }
 
 impl Str0mClient {
@@ -299,6 +304,7 @@ impl Str0mClient {
             received: Vec::new(),
             keyframe_requests: Vec::new(),
             sender_reports: Vec::new(),
+            reported: Vec::new(),
         })
     }
 
@@ -354,6 +360,12 @@ impl Str0mClient {
     /// Sender reports (RFC 3550 §6.4.1) that arrived for this client's receive streams.
     pub fn sender_reports(&self) -> &[SenderFeedback] {
         &self.sender_reports
+    }
+
+    /// How many reception report blocks (in SRs or RRs) arrived about our stream `ssrc`; counted
+    /// only with `enable_raw_packets`, as [`publisher_config`] sets.
+    pub fn reports_about(&self, ssrc: u32) -> usize {
+        self.reported.iter().filter(|&&s| s == ssrc).count()
     }
 
     /// The payload type str0m's codec config has for `codec`, and its RTX payload type.
@@ -509,6 +521,16 @@ impl Str0mClient {
                     Event::RtpPacket(p) => self.received.push(p),
                     Event::KeyframeRequest(k) => self.keyframe_requests.push(k),
                     Event::SenderFeedback(f) => self.sender_reports.push(f),
+                    Event::RawPacket(raw) => {
+                        if let RawPacket::RtcpRx(rtcp) = *raw {
+                            let blocks = match &rtcp {
+                                Rtcp::ReceiverReport(rr) => rr.reports.iter().collect(),
+                                Rtcp::SenderReport(sr) => sr.reports.iter().collect(),
+                                _ => Vec::new(),
+                            };
+                            self.reported.extend(blocks.iter().map(|b| *b.ssrc));
+                        }
+                    }
                     _ => {}
                 },
             }
