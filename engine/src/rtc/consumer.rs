@@ -16,6 +16,10 @@
 //! - abs-send-time (webrtc.org's `abs-send-time`: 6.18 fixed-point seconds of the NTP clock):
 //!   the time of sending, as mediasoup's `Transport::OnConsumerSendRtpPacket` stamps it.
 //!
+//! Video consumers get the last two in every packet (mediasoup adds them to video only, for
+//! REMB and transport-cc); audio consumers only where the producer's packet had them, so that
+//! audio packets do not grow.
+//!
 //! A list the block cannot carry (more than [`rtp::MAX_ELEMENTS`] elements) or a packet that
 //! would no longer fit the send buffer falls back to the rewrite in place of the producer's
 //! block ([`HeaderExtensions::rewrite_in_place`]): ids remapped, the mid written where it has
@@ -111,6 +115,10 @@ pub(crate) struct HeaderExtensions {
     abs_send_time_id: u8,
     /// Consumer id of the transport-wide sequence number (0: not negotiated).
     transport_cc_id: u8,
+    /// Video: abs-send-time and the transport-wide number go into every packet; audio: only
+    /// into those where the producer sent them (as mediasoup, which adds both to video only,
+    /// for REMB and transport-cc).
+    always_stamp: bool,
     /// The block is the producer's unchanged: same ids and nothing written by the consumer.
     identity: bool,
 }
@@ -124,9 +132,9 @@ fn extension_id(p: &RtpParameters, uri: &str) -> u8 {
 }
 
 impl HeaderExtensions {
-    /// The plan for a consumer with `consumer` parameters (its `mid` included) of a producer
-    /// that sends with `producer` parameters.
-    pub(crate) fn new(producer: &RtpParameters, consumer: &RtpParameters) -> Self {
+    /// The plan for a `kind` consumer with `consumer` parameters (its `mid` included) of a
+    /// producer that sends with `producer` parameters.
+    pub(crate) fn new(kind: MediaKind, producer: &RtpParameters, consumer: &RtpParameters) -> Self {
         let mut map = Box::new([0u8; 256]);
         let mut same_ids = true;
         for pe in &producer.header_extensions {
@@ -147,6 +155,7 @@ impl HeaderExtensions {
                 .map(|m| m.as_bytes().into()),
             abs_send_time_id,
             transport_cc_id,
+            always_stamp: kind == MediaKind::Video,
             identity: same_ids && mid_id == 0 && abs_send_time_id == 0 && transport_cc_id == 0,
         }
     }
@@ -178,27 +187,31 @@ impl HeaderExtensions {
         if let Some(mid) = &self.mid {
             ext.push(self.mid_id, mid)?;
         }
+        let (mut abs_here, mut seq_here) = (self.always_stamp, self.always_stamp);
         for (id, data) in src.extensions() {
             let to = self.map[usize::from(id)];
-            if to == 0
-                || to == self.mid_id
-                || to == self.abs_send_time_id
-                || to == self.transport_cc_id
-            {
+            if to == 0 || to == self.mid_id {
                 continue;
             }
-            ext.push(to, data)?;
+            if to == self.abs_send_time_id {
+                abs_here = true;
+            } else if to == self.transport_cc_id {
+                seq_here = true;
+            } else {
+                ext.push(to, data)?;
+            }
         }
         let abs = stamps.abs_send_time.to_be_bytes();
-        if self.abs_send_time_id != 0 {
+        if abs_here && self.abs_send_time_id != 0 {
             ext.push(self.abs_send_time_id, &abs[1..])?;
         }
         let seq = stamps.transport_cc.to_be_bytes();
-        if self.transport_cc_id != 0 {
+        let seq_here = seq_here && self.transport_cc_id != 0;
+        if seq_here {
             ext.push(self.transport_cc_id, &seq)?;
         }
         let n = rtp::write_rewritten(out, src, fixed, &ext)?;
-        Ok((n, self.transport_cc_id != 0))
+        Ok((n, seq_here))
     }
 
     /// The fallback of [`Self::write`]: `out` holds a copy of the producer's packet with the

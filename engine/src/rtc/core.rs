@@ -722,7 +722,8 @@ impl WorkerCore {
         if let Some(mid) = self.next_consumer_mid(t) {
             rtp_parameters.mid = Some(mid);
         }
-        let extensions = HeaderExtensions::new(&self.producers[p].rtp_parameters, &rtp_parameters);
+        let extensions =
+            HeaderExtensions::new(kind, &self.producers[p].rtp_parameters, &rtp_parameters);
         let idx = self.consumers.insert(Consumer {
             id: o.id,
             producer: p,

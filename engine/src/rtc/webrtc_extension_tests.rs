@@ -111,6 +111,7 @@ fn each_consumer_gets_its_own_mid_longer_shorter_or_missing_at_the_producer() {
     // Eleven consumers on one transport: mids "0" … "10".
     let consumers: Vec<ConsumeReply> = (0..11).map(|_| sfu.consume(&b, producer)).collect();
     let mid_id = ext_id(&consumers[0], MID_URI).expect("MID negotiated");
+    let abs_id = ext_id(&consumers[0], ABS_SEND_TIME_URI).expect("abs-send-time negotiated");
     let by_ssrc = |ssrc: u32| {
         consumers
             .iter()
@@ -129,7 +130,13 @@ fn each_consumer_gets_its_own_mid_longer_shorter_or_missing_at_the_producer() {
     for (k, ext) in cases.iter().enumerate() {
         b.rtp.clear();
         sfu.now += Duration::from_millis(20);
-        send(&mut sfu, &mut a, &mut [&mut b], (111, 0x1111, k as u16), ext);
+        send(
+            &mut sfu,
+            &mut a,
+            &mut [&mut b],
+            (111, 0x1111, k as u16),
+            ext,
+        );
         assert_eq!(b.rtp.len(), 11, "case {k}: one packet per consumer");
         for p in &b.rtp {
             let p = RtpPacket::parse(p).expect("rtp");
@@ -140,6 +147,14 @@ fn each_consumer_gets_its_own_mid_longer_shorter_or_missing_at_the_producer() {
                 "case {k}: the consumer's own mid"
             );
             assert_eq!(p.payload(), &payload(k as u16)[..], "case {k}: payload");
+            // Audio: abs-send-time, stamped with the send time, only where the producer sent
+            // one; the packet without extensions gets the mid alone.
+            let abs = p.extension(abs_id);
+            if ext.is_empty() {
+                assert_eq!(p.extensions().count(), 1, "case {k}: the mid alone");
+            } else {
+                assert!(abs.is_some_and(|a| a != [1, 2, 3]), "case {k}: {abs:?}");
+            }
         }
     }
 }
@@ -197,8 +212,16 @@ fn transport_wide_numbers_are_the_sending_transports_own_across_producers() {
     let (nb, nc) = (numbers(&b), numbers(&c));
     assert_eq!(nb.len(), 20, "b gets both producers' packets");
     assert_eq!(nc.len(), 10);
-    assert_eq!(nb, (1..=20).collect::<Vec<u16>>(), "b's transport numbers its packets");
-    assert_eq!(nc, (1..=10).collect::<Vec<u16>>(), "c's transport has a sequence of its own");
+    assert_eq!(
+        nb,
+        (1..=20).collect::<Vec<u16>>(),
+        "b's transport numbers its packets"
+    );
+    assert_eq!(
+        nc,
+        (1..=10).collect::<Vec<u16>>(),
+        "c's transport has a sequence of its own"
+    );
     // abs-send-time is the time of sending: 250 ms apart between the packets of one producer
     // (6.18 fixed point: 0.25 s = 2^16), never the publisher's value.
     let abs: Vec<u32> = c
