@@ -5,9 +5,10 @@
 //! - `copy`: the bare copy of the packet into a send buffer (the floor of every rewrite);
 //! - `in-place`: copy, fixed header, extension ids remapped in place and the mid written where
 //!   its length matches (zero-filled otherwise): the rewrite before the extension block writer;
-//! - `block`: copy with the consumer's own header extension block written on the way
-//!   (`wire::rtp::write_rewritten`): mid at the consumer's length, a transport-wide sequence
-//!   number and abs-send-time stamped, the other elements under the consumer's ids;
+//! - `block`: the received packet's elements read, then the copy with the consumer's own
+//!   header extension block written on the way (`wire::rtp::write_rewritten_with`): mid at the
+//!   consumer's length, a transport-wide sequence number and abs-send-time stamped, the other
+//!   elements under the consumer's ids;
 //! - `forward`: a whole [`WorkerCore::handle_datagram`] of a VP8 packet from a plain transport
 //!   to three plain consumers (remapped ids), per forwarded packet.
 //!
@@ -29,8 +30,20 @@ const SIZES: [usize; 2] = [160, 1200];
 const RUNS: usize = 7;
 const RUN_TIME: Duration = Duration::from_millis(60);
 
-/// Fastest ns per call of `f` over `RUNS` runs, each as long as about `RUN_TIME`.
+/// Fastest ns per call of `f` over `RUNS` runs, each as long as about `RUN_TIME`. With
+/// `RTP_REWRITE_ITERS=n` in the environment, calls `f` exactly `n` times, untimed, for
+/// instruction counts: run under `valgrind --tool=callgrind` with two values of `n` (and
+/// `RTP_REWRITE_ROW=<row>`, `RTP_REWRITE_SIZE=<payload>`) and divide the difference.
 fn measure(mut f: impl FnMut(u64)) -> f64 {
+    if let Some(n) = std::env::var("RTP_REWRITE_ITERS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        for i in 0..n {
+            f(i);
+        }
+        return 0.0;
+    }
     let mut iters = 1_000u64;
     loop {
         let t = Instant::now();
@@ -111,26 +124,30 @@ fn block_row(payload: usize) -> f64 {
     map[5] = 12;
     let mut out = [0u8; MAX_DATAGRAM];
     measure(|i| {
-        let p = RtpPacket::parse(black_box(src)).expect("parsed once per packet");
-        let mut ext = rtp::ExtensionList::new();
-        for (id, data) in p.extensions() {
-            let to = map[usize::from(id)];
-            if to != 0 {
-                let _ = ext.push(to, data);
-            }
-        }
+        // Once per received packet (here: per rewrite, the case of a single consumer).
+        let p = RtpPacket::parse(black_box(src)).expect("parses");
+        let elements = rtp::ExtensionElements::read(&p).expect("few elements");
+        // Per consumer.
         let twcc = (i as u16).to_be_bytes();
         let abs = [1, 2, 3];
-        let _ = ext.push(1, b"1");
-        let _ = ext.push(4, &abs);
-        let _ = ext.push(5, &twcc);
         let fixed = rtp::FixedFields {
             payload_type: 100,
             sequence: i as u16,
             timestamp: i as u32,
             ssrc: 0x2222,
         };
-        black_box(rtp::write_rewritten(&mut out, &p, &fixed, &ext).expect("fits"));
+        let n = rtp::write_rewritten_with(&mut out, &p, &fixed, |w| {
+            w.push(1, b"1")?;
+            for (id, data) in elements.iter() {
+                let to = map[usize::from(id)];
+                if to != 0 {
+                    w.push(to, data)?;
+                }
+            }
+            w.push(4, &abs)?;
+            w.push(5, &twcc)
+        });
+        black_box(n.expect("fits"));
     })
 }
 
@@ -238,13 +255,23 @@ fn forward_row(payload: usize) -> f64 {
 fn main() {
     println!("load before: {}", load());
     println!("{:<10} {:>8} {:>10}", "row", "payload", "ns/packet");
+    let only_row = std::env::var("RTP_REWRITE_ROW").ok();
+    let only_size = std::env::var("RTP_REWRITE_SIZE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok());
     for &size in &SIZES {
+        if only_size.is_some_and(|s| s != size) {
+            continue;
+        }
         for (name, f) in [
             ("copy", copy_row as fn(usize) -> f64),
             ("in-place", in_place_row),
             ("block", block_row),
             ("forward", forward_row),
         ] {
+            if only_row.as_deref().is_some_and(|r| r != name) {
+                continue;
+            }
             println!("{name:<10} {size:>8} {:>10.1}", f(size));
         }
     }

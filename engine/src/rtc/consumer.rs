@@ -31,7 +31,9 @@ use super::rtp_parameters::{MediaKind, RtpParameters};
 use super::rtp_stream_send::RtpStreamSend;
 use super::seq_manager::SeqManager;
 use super::supported_rtp_capabilities::{ABS_SEND_TIME_URI, MID_URI, TRANSPORT_WIDE_CC_URI};
-use crate::wire::rtp::{self, ExtensionList, FixedFields, RewriteError, RtpPacket, RtpPacketMut};
+use crate::wire::rtp::{
+    self, ExtensionElements, FixedFields, RewriteError, RtpPacket, RtpPacketMut,
+};
 
 /// Marks a payload type the consumer did not negotiate.
 pub(crate) const PT_NONE: u8 = 0xFF;
@@ -172,45 +174,48 @@ impl HeaderExtensions {
         self.abs_send_time_id != 0
     }
 
-    /// Writes `src` into `out` with `fixed` and the consumer's block (see the module docs).
-    /// Returns the length and whether the packet carries `stamps.transport_cc` (the transport
-    /// then counts it as used).
+    /// Writes `src` into `out` with `fixed` and the consumer's block (see the module docs);
+    /// `src_ext` holds `src`'s elements, read once for all consumers. Returns the length and
+    /// whether the packet carries `stamps.transport_cc` (the transport then counts it as used).
     #[inline]
     pub(crate) fn write(
         &self,
         out: &mut [u8],
         src: &RtpPacket<'_>,
+        src_ext: &ExtensionElements<'_>,
         fixed: &FixedFields,
         stamps: Stamps,
     ) -> Result<(usize, bool), RewriteError> {
-        let mut ext = ExtensionList::new();
-        if let Some(mid) = &self.mid {
-            ext.push(self.mid_id, mid)?;
-        }
-        let (mut abs_here, mut seq_here) = (self.always_stamp, self.always_stamp);
-        for (id, data) in src.extensions() {
-            let to = self.map[usize::from(id)];
-            if to == 0 || to == self.mid_id {
-                continue;
-            }
-            if to == self.abs_send_time_id {
-                abs_here = true;
-            } else if to == self.transport_cc_id {
-                seq_here = true;
-            } else {
-                ext.push(to, data)?;
-            }
-        }
         let abs = stamps.abs_send_time.to_be_bytes();
-        if abs_here && self.abs_send_time_id != 0 {
-            ext.push(self.abs_send_time_id, &abs[1..])?;
-        }
         let seq = stamps.transport_cc.to_be_bytes();
-        let seq_here = seq_here && self.transport_cc_id != 0;
-        if seq_here {
-            ext.push(self.transport_cc_id, &seq)?;
-        }
-        let n = rtp::write_rewritten(out, src, fixed, &ext)?;
+        let mut seq_here = false;
+        let n = rtp::write_rewritten_with(out, src, fixed, |w| {
+            if let Some(mid) = &self.mid {
+                w.push(self.mid_id, mid)?;
+            }
+            let (mut abs_here, mut seq_in) = (self.always_stamp, self.always_stamp);
+            for (id, data) in src_ext.iter() {
+                let to = self.map[usize::from(id)];
+                if to == 0 || to == self.mid_id {
+                    continue;
+                }
+                if to == self.abs_send_time_id {
+                    abs_here = true;
+                } else if to == self.transport_cc_id {
+                    seq_in = true;
+                } else {
+                    w.push(to, data)?;
+                }
+            }
+            if abs_here && self.abs_send_time_id != 0 {
+                w.push(self.abs_send_time_id, &abs[1..])?;
+            }
+            seq_here = seq_in && self.transport_cc_id != 0;
+            if seq_here {
+                w.push(self.transport_cc_id, &seq)?;
+            }
+            Ok(())
+        })?;
         Ok((n, seq_here))
     }
 

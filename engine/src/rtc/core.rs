@@ -170,6 +170,9 @@ pub struct WorkerCore {
     events: Vec<Event>,
     /// RTCP timers and clock (`core_rtcp.rs`).
     rtcp: rtcp_io::RtcpState,
+    /// abs-send-time (6.18 fixed-point seconds of the NTP clock) at an instant: the worker
+    /// passes one `now` per batch of datagrams, so it is computed once per batch.
+    abs_send_time: Option<(Instant, u32)>,
 }
 
 fn not_found(kind: &'static str, id: Uuid) -> RtcError {
@@ -830,7 +833,8 @@ impl WorkerCore {
 
     /// Handles one datagram received on `sock` from `from`: RTP is forwarded to the consumers
     /// of its producer, each rewritten to the consumer's SSRC, payload type, sequence number,
-    /// timestamp and header extension ids. Never allocates; every drop is counted.
+    /// timestamp and header extension block (its own mid, transport-wide sequence number and
+    /// abs-send-time; see [`super::consumer`]). Never allocates; every drop is counted.
     #[inline]
     pub fn handle_datagram<T: Transmit>(
         &mut self,
@@ -942,6 +946,7 @@ impl WorkerCore {
             consumers,
             counters,
             rtcp,
+            abs_send_time,
             ..
         } = self;
         let transport = &mut transports[t];
@@ -959,9 +964,9 @@ impl WorkerCore {
             counters.drop(DropReason::ProducerPaused);
             return;
         }
-        // abs-send-time (6.18 fixed-point seconds of the NTP clock), once per packet, only if
-        // a consumer writes it.
-        let mut abs_send_time = None;
+        // The producer's extension elements, read once for all consumers. More than
+        // MAX_ELEMENTS: every consumer rewrites in place instead.
+        let src_ext = rtp::ExtensionElements::read(&pkt);
         for &c in &producer.consumers {
             let consumer = &mut consumers[c];
             if !consumer.active() || consumer.source_ssrc != ssrc {
@@ -989,7 +994,14 @@ impl WorkerCore {
             let stamps = Stamps {
                 transport_cc: ct.counters.transport_cc_seq.wrapping_add(1),
                 abs_send_time: if extensions.wants_abs_send_time() {
-                    *abs_send_time.get_or_insert_with(|| (rtcp.ntp(now) >> 14) as u32 & 0xFF_FFFF)
+                    match *abs_send_time {
+                        Some((at, v)) if at == now => v,
+                        _ => {
+                            let v = (rtcp.ntp(now) >> 14) as u32 & 0xFF_FFFF;
+                            *abs_send_time = Some((now, v));
+                            v
+                        }
+                    }
                 } else {
                     0
                 },
@@ -1002,12 +1014,11 @@ impl WorkerCore {
             let mut used_transport_cc = false;
             let sent = tx.send_with(sock, dest, |buf| {
                 let room = buf.len() - tail_room;
-                let written = if extensions.is_identity() {
-                    None
-                } else {
-                    extensions
-                        .write(&mut buf[..room], &pkt, &fixed, stamps)
-                        .ok()
+                let written = match &src_ext {
+                    Ok(src_ext) if !extensions.is_identity() => extensions
+                        .write(&mut buf[..room], &pkt, src_ext, &fixed, stamps)
+                        .ok(),
+                    _ => None,
                 };
                 match written {
                     Some((n, used)) => (out_len, used_transport_cc) = (n, used),

@@ -77,7 +77,10 @@ pub fn rewrite_fixed_header(
 #[cfg(test)]
 mod tests;
 
-pub use rewrite::{ExtensionList, FixedFields, MAX_ELEMENTS, RewriteError, write_rewritten};
+pub use rewrite::{
+    ExtensionElements, ExtensionWriter, FixedFields, MAX_ELEMENTS, RewriteError, write_rewritten,
+    write_rewritten_with,
+};
 pub use seq::{SeqUnwrapper, TimestampUnwrapper, seq_is_newer, timestamp_is_newer};
 
 use super::{ParseError, be16, be32, put16, put32};
