@@ -605,7 +605,14 @@ pub fn handle_datagram(data: &[u8]) -> usize {
                     .any(|k| k.ssrc == out.ssrc() && k.sock == c.sock),
                 "forwarded with a consumer's SSRC"
             );
-            assert_eq!(bytes.len(), datagram.len(), "same length");
+            // The header extension block is the consumer's own (its mid, transport-wide number,
+            // abs-send-time: `rtc::consumer`); everything after it is the producer's.
+            assert_eq!(
+                &bytes[out.header_len()..],
+                &datagram[input.header_len()..],
+                "payload and padding untouched"
+            );
+            assert!(out.csrcs().eq(input.csrcs()), "CSRCs kept");
             assert_eq!(out.payload(), input.payload(), "payload untouched");
             assert_eq!(out.marker(), input.marker());
         }

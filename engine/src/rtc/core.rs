@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::RtcError;
-use super::consumer::{Consumer, PT_NONE};
+use super::consumer::{Consumer, HeaderExtensions, PT_NONE, Stamps};
 use super::counters::{DropReason, WorkerCounters};
 use super::events::Event;
 use super::ortc;
@@ -35,6 +35,10 @@ mod webrtc;
 pub use webrtc::SharedOutcome;
 #[path = "core_rtcp.rs"]
 mod rtcp_io;
+
+/// The longest SRTP authentication tag a send buffer keeps room for (AEAD_AES_128_GCM and
+/// AEAD_AES_256_GCM, RFC 7714 §7.1).
+const SRTP_MAX_TAG: usize = 16;
 
 #[derive(Copy, Clone, Debug)]
 enum Obj {
@@ -166,6 +170,9 @@ pub struct WorkerCore {
     events: Vec<Event>,
     /// RTCP timers and clock (`core_rtcp.rs`).
     rtcp: rtcp_io::RtcpState,
+    /// abs-send-time (6.18 fixed-point seconds of the NTP clock) at an instant: the worker
+    /// passes one `now` per batch of datagrams, so it is computed once per batch.
+    abs_send_time: Option<(Instant, u32)>,
 }
 
 fn not_found(kind: &'static str, id: Uuid) -> RtcError {
@@ -707,7 +714,6 @@ impl WorkerCore {
             .and_then(|e| e.ssrc)
             .ok_or_else(|| RtcError::Conflict("consumer parameters have no SSRC".into()))?;
         let pt_map = payload_type_map(producer, &rtp_parameters);
-        let ext_map = extension_map(&producer.rtp_parameters, &rtp_parameters);
         let clock_rate = media_codec(&rtp_parameters.codecs)
             .map(|c| c.clock_rate)
             .unwrap_or(90_000);
@@ -719,10 +725,8 @@ impl WorkerCore {
         if let Some(mid) = self.next_consumer_mid(t) {
             rtp_parameters.mid = Some(mid);
         }
-        let mid_rewrite = match (mid_extension(&rtp_parameters), &rtp_parameters.mid) {
-            (Some(id), Some(mid)) => Some((id, mid.as_bytes().into())),
-            _ => None,
-        };
+        let extensions =
+            HeaderExtensions::new(kind, &self.producers[p].rtp_parameters, &rtp_parameters);
         let idx = self.consumers.insert(Consumer {
             id: o.id,
             producer: p,
@@ -734,8 +738,7 @@ impl WorkerCore {
             ssrc,
             source_ssrc,
             pt_map,
-            ext_map,
-            mid_rewrite,
+            extensions,
             seq: SeqManager::new(clock_rate, rand::random(), rand::random()),
             packets: 0,
             bytes: 0,
@@ -830,7 +833,8 @@ impl WorkerCore {
 
     /// Handles one datagram received on `sock` from `from`: RTP is forwarded to the consumers
     /// of its producer, each rewritten to the consumer's SSRC, payload type, sequence number,
-    /// timestamp and header extension ids. Never allocates; every drop is counted.
+    /// timestamp and header extension block (its own mid, transport-wide sequence number and
+    /// abs-send-time; see [`super::consumer`]). Never allocates; every drop is counted.
     #[inline]
     pub fn handle_datagram<T: Transmit>(
         &mut self,
@@ -941,6 +945,8 @@ impl WorkerCore {
             producers,
             consumers,
             counters,
+            rtcp,
+            abs_send_time,
             ..
         } = self;
         let transport = &mut transports[t];
@@ -958,6 +964,9 @@ impl WorkerCore {
             counters.drop(DropReason::ProducerPaused);
             return;
         }
+        // The producer's extension elements, read once for all consumers. More than
+        // MAX_ELEMENTS: every consumer rewrites in place instead.
+        let src_ext = rtp::ExtensionElements::read(&pkt);
         for &c in &producer.consumers {
             let consumer = &mut consumers[c];
             if !consumer.active() || consumer.source_ssrc != ssrc {
@@ -975,33 +984,64 @@ impl WorkerCore {
             let Some((sock, dest)) = ct.rtp_destination() else {
                 continue;
             };
-            let out_ssrc = consumer.ssrc;
-            let ext_map = consumer.ext_map.as_deref();
-            let mid = consumer.mid_rewrite.as_ref();
-            let srtp = ct.srtp_outbound();
-            let mut out_len = len;
-            let sent = tx.send_with(sock, dest, |buf| {
-                let out = &mut buf[..len];
-                out.copy_from_slice(data);
-                rtp::rewrite_fixed_header(out, out_pt, out_seq, out_ts, out_ssrc);
-                if (ext_map.is_some() || mid.is_some())
-                    && let Ok(mut m) = rtp::RtpPacketMut::parse(out)
-                {
-                    if let Some(map) = ext_map {
-                        m.remap_extension_ids(map);
+            let fixed = rtp::FixedFields {
+                payload_type: out_pt,
+                sequence: out_seq,
+                timestamp: out_ts,
+                ssrc: consumer.ssrc,
+            };
+            let extensions = &consumer.extensions;
+            let stamps = Stamps {
+                transport_cc: ct.counters.transport_cc_seq.wrapping_add(1),
+                abs_send_time: if extensions.wants_abs_send_time() {
+                    match *abs_send_time {
+                        Some((at, v)) if at == now => v,
+                        _ => {
+                            let v = (rtcp.ntp(now) >> 14) as u32 & 0xFF_FFFF;
+                            *abs_send_time = Some((now, v));
+                            v
+                        }
                     }
-                    if let Some((id, value)) = mid {
-                        m.set_or_clear_extension(*id, value);
+                } else {
+                    0
+                },
+            };
+            let srtp = ct.srtp_outbound();
+            // Room left after the packet for the SRTP tag (RFC 3711 §3.1, RFC 7714 §7.1: at
+            // most 16 bytes).
+            let tail_room = if srtp.is_some() { SRTP_MAX_TAG } else { 0 };
+            let mut out_len = len;
+            let mut used_transport_cc = false;
+            let sent = tx.send_with(sock, dest, |buf| {
+                let room = buf.len() - tail_room;
+                let written = match &src_ext {
+                    Ok(src_ext) if !extensions.is_identity() => extensions
+                        .write(&mut buf[..room], &pkt, src_ext, &fixed, stamps)
+                        .ok(),
+                    _ => None,
+                };
+                match written {
+                    Some((n, used)) => (out_len, used_transport_cc) = (n, used),
+                    None => {
+                        let out = &mut buf[..len];
+                        out.copy_from_slice(pkt.as_bytes());
+                        rtp::rewrite_fixed_header(out, out_pt, out_seq, out_ts, fixed.ssrc);
+                        if !extensions.is_identity() {
+                            used_transport_cc = extensions.rewrite_in_place(out, stamps);
+                        }
                     }
                 }
                 if let Some(ctx) = srtp {
                     // A failure (no SSRC slot left) leaves nothing worth sending: an empty
                     // datagram, counted below.
-                    out_len = ctx.protect_rtp(buf, len).unwrap_or(0);
+                    out_len = ctx.protect_rtp(buf, out_len).unwrap_or(0);
                 }
                 out_len
             });
             if sent && out_len > 0 {
+                if used_transport_cc {
+                    ct.counters.transport_cc_seq = stamps.transport_cc;
+                }
                 consumer.packets += 1;
                 consumer.bytes += out_len as u64;
                 consumer.rtp_stream.payload_bytes += payload_len;
@@ -1061,29 +1101,4 @@ fn payload_type_map(producer: &Producer, consumer: &RtpParameters) -> [u8; 128] 
         }
     }
     map
-}
-
-/// The id of the MID header extension (RFC 8843 §15) in `p`, if negotiated.
-fn mid_extension(p: &RtpParameters) -> Option<u8> {
-    p.header_extensions
-        .iter()
-        .find(|e| e.uri == "urn:ietf:params:rtp-hdrext:sdes:mid")
-        .map(|e| e.id)
-}
-
-/// Consumer header extension id for each producer id, or `None` when they are the same.
-fn extension_map(producer: &RtpParameters, consumer: &RtpParameters) -> Option<Box<[u8; 256]>> {
-    let mut map = Box::new([0u8; 256]);
-    let mut identity = true;
-    for pe in &producer.header_extensions {
-        let to = consumer
-            .header_extensions
-            .iter()
-            .find(|ce| ce.uri == pe.uri)
-            .map(|ce| ce.id)
-            .unwrap_or(0);
-        map[pe.id as usize] = to;
-        identity &= to == pe.id;
-    }
-    (!identity).then_some(map)
 }

@@ -107,7 +107,7 @@ pub(super) struct RtcpState {
 impl RtcpState {
     /// Sluice's NTP time at `now` (RFC 3550 §4: 32.32 fixed point seconds since 1900). Without
     /// a wall clock the first `now` seen counts as the Unix epoch.
-    fn ntp(&mut self, now: Instant) -> u64 {
+    pub(super) fn ntp(&mut self, now: Instant) -> u64 {
         let (at, unix) = *self.wall.get_or_insert((now, Duration::ZERO));
         let t = if now >= at {
             unix + (now - at)

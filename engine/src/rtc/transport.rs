@@ -89,6 +89,10 @@ pub(crate) struct TransportCounters {
     pub(crate) rtp_packets_received: u64,
     pub(crate) rtp_packets_sent: u64,
     pub(crate) rtcp_packets_received: u64,
+    /// Transport-wide sequence number of the last RTP packet sent with that extension
+    /// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2; mediasoup's
+    /// `transportWideCcSeq`): every transport numbers its own packets.
+    pub(crate) transport_cc_seq: u16,
 }
 
 #[derive(Debug)]

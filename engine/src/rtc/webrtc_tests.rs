@@ -18,6 +18,9 @@ use crate::crypto::dtls::{DtlsCertificate, DtlsConfig, DtlsRole, DtlsSide, DtlsS
 use crate::net::{SockId, VecTransmit};
 use crate::wire::rtp::{RtpHeader, RtpPacket, write_rtp};
 
+#[path = "webrtc_extension_tests.rs"]
+mod extensions;
+
 const SHARED: SockId = SockId(1);
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 

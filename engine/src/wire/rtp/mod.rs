@@ -19,7 +19,10 @@
 //! padding count) so that the accessors afterwards are infallible. [`RtpPacketMut`] is the same
 //! view over `&mut [u8]` with the in-place rewrites an SFU does per consumer: payload type, marker,
 //! sequence number, timestamp, SSRC and RFC 8285 extension ids (an id the consumer did not
-//! negotiate becomes padding, RFC 8285 §4.2/§4.3). Neither allocates.
+//! negotiate becomes padding, RFC 8285 §4.2/§4.3). Neither allocates. [`write_rewritten`]
+//! is the SFU's usual per-consumer path instead: it copies a packet into the send buffer with a
+//! header extension block of the consumer's own, so that elements may change length, appear
+//! or vanish (see `rewrite.rs`); the in-place setters are its fallback.
 //!
 //! [`write_rtp`] builds packets for tests, benchmarks and the SFU's own probes; [`seq_is_newer`],
 //! [`SeqUnwrapper`] and [`TimestampUnwrapper`] implement RFC 1982 serial-number arithmetic on
@@ -48,6 +51,7 @@
 //! extension element contents (abs-send-time, transport-wide sequence number, …), which belong to
 //! the RTC layer that knows the negotiated id ↔ URI mapping.
 
+mod rewrite;
 mod seq;
 /// Rewrites the fixed-position header fields of a packet that already parsed as RTP (RFC 3550
 /// §5.1): payload type (keeping the marker bit), sequence number, timestamp and SSRC. The SFU's
@@ -73,6 +77,10 @@ pub fn rewrite_fixed_header(
 #[cfg(test)]
 mod tests;
 
+pub use rewrite::{
+    ExtensionElements, ExtensionWriter, FixedFields, MAX_ELEMENTS, RewriteError, write_rewritten,
+    write_rewritten_with,
+};
 pub use seq::{SeqUnwrapper, TimestampUnwrapper, seq_is_newer, timestamp_is_newer};
 
 use super::{ParseError, be16, be32, put16, put32};
