@@ -132,6 +132,8 @@ pub struct RtcMeasurement {
     pub harness_util_pct: f64,
     pub harness_ns_per_pkt: Option<f64>,
     pub harness_max_lag_ms: f64,
+    /// Packets the generator sent later than `rtc_load::MAX_LAG`, % of the window's.
+    pub harness_late_pct: f64,
     pub failed_clients: usize,
     pub unconnected_clients: usize,
     /// Fewest verified Binding responses (first check + consent checks) of any client.
@@ -765,6 +767,7 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         harness_util_pct: util_pct(harness_ns, window_s),
         harness_ns_per_pkt: per_packet(harness_ns, window_received),
         harness_max_lag_ms: r.max_lag.as_secs_f64() * 1e3,
+        harness_late_pct: late_pct(r.late, sent),
         failed_clients: r.clients.iter().filter(|c| c.phase == Phase::Failed).count(),
         min_checks_answered: r
             .clients
@@ -817,19 +820,35 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
             }
         }),
     };
-    if m.harness_util_pct > MAX_HARNESS_UTIL || r.max_lag > rtc_load::MAX_LAG {
+    if saturated(m.harness_util_pct, m.harness_late_pct) {
         return Err(BenchError::Target(format!(
             "the load generator saturated before {} did: its thread used {:.0} % of a core \
-             (limit {MAX_HARNESS_UTIL:.0} %) and its pacing fell {:.1} ms behind (limit {} ms); \
-             the figures would measure sluice-bench, not the SFU. Lower the load, or give the \
-             generator a core of its own (--harness-core)",
+             (limit {MAX_HARNESS_UTIL:.0} %) and {:.2} % of its packets left more than {} ms \
+             late (limit {} %, worst {:.1} ms); the figures would measure sluice-bench, not \
+             the SFU. Lower the load, or give the generator a core of its own (--harness-core)",
             m.target,
             m.harness_util_pct,
+            m.harness_late_pct,
+            rtc_load::MAX_LAG.as_millis(),
+            rtc_load::MAX_LATE_PCT,
             m.harness_max_lag_ms,
-            rtc_load::MAX_LAG.as_millis()
         )));
     }
     Ok(m)
+}
+
+/// Late packets as a share of those sent in the window, %.
+pub fn late_pct(late: u64, sent: u64) -> f64 {
+    if sent == 0 {
+        0.0
+    } else {
+        late as f64 * 100.0 / sent as f64
+    }
+}
+
+/// Whether the generator's own figures disqualify the run.
+pub fn saturated(util_pct: f64, late_pct: f64) -> bool {
+    util_pct > MAX_HARNESS_UTIL || late_pct > rtc_load::MAX_LATE_PCT
 }
 
 /// The `q`th percentile (nearest rank) of a sample.
@@ -994,6 +1013,16 @@ mod tests {
     }
 
     #[test]
+    fn saturation_is_cpu_or_lateness_not_one_stall() {
+        assert!(!saturated(50.0, 0.0));
+        assert!(saturated(91.0, 0.0));
+        assert!(saturated(10.0, 1.5));
+        assert_eq!(late_pct(1, 1000), 0.1);
+        assert!(!saturated(10.0, late_pct(1, 1000)), "one late packet in 1000");
+        assert_eq!(late_pct(5, 0), 0.0);
+    }
+
+    #[test]
     fn status_memory_fields() {
         let t = "Name:\tsluice\nVmPeak:\t  900 kB\nVmHWM:\t   51234 kB\nVmRSS:\t   50000 kB\n";
         assert_eq!(parse_status_mem(t), (51_234, 50_000));
@@ -1027,6 +1056,7 @@ mod tests {
             latency_storm: Histogram::new(3).unwrap(),
             clients,
             max_lag: Duration::ZERO,
+            late: 0,
             rr_sent: 0,
             rtcp_in: 0,
             bad_in: 0,
@@ -1098,6 +1128,7 @@ mod tests {
             harness_util_pct: 0.0,
             harness_ns_per_pkt: None,
             harness_max_lag_ms: 0.0,
+            harness_late_pct: 0.0,
             failed_clients: 0,
             unconnected_clients: 0,
             min_checks_answered: 0,
