@@ -29,6 +29,8 @@ pub enum Command {
     /// WebRTC: audio matches run while K clients join at once; latency before vs during, and
     /// the joiners' time to first media.
     JoinStorm(JoinStormArgs),
+    /// An SVG chart of WebRTC JSON reports: CPU per packet and p99 against load.
+    Chart(ChartArgs),
     /// The floor forwarder (started by `plain`; receives and re-sends, no RTP logic).
     #[command(hide = true)]
     Floor(FloorArgs),
@@ -251,6 +253,16 @@ pub struct JoinStormArgs {
     pub storm_s: f64,
     #[command(flatten)]
     pub rtc: RtcArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ChartArgs {
+    /// The SVG to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// JSON reports of `audio-match`, `video-room` or `join-storm` (`--json`), one point each.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod chart;
 mod cli;
 mod cpu;
 mod error;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::AudioMatch(a) => webrtc(rtc_run::Shape::audio_match(a), &a.rtc, None),
         Command::VideoRoom(a) => webrtc(rtc_run::Shape::video_room(a), &a.rtc, None),
         Command::JoinStorm(a) => webrtc(rtc_run::Shape::join_storm(a), &a.rtc, Some(a)),
+        Command::Chart(a) => chart::run(&a.inputs, &a.out),
         Command::Floor(a) => floor::serve(a),
     };
     match result {

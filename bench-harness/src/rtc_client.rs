@@ -147,12 +147,12 @@ impl Client {
 
     /// The next instant [`Self::poll`] has work.
     pub fn next_timeout(&self) -> Instant {
-        match self.dtls.poll_timeout() {
-            Some(t) if self.dtls_started && self.phase == Phase::Handshaking => {
-                t.min(self.next_check)
+        if self.phase == Phase::Handshaking && self.dtls_started {
+            if let Some(t) = self.dtls.poll_timeout() {
+                return t.min(self.next_check);
             }
-            _ => self.next_check,
         }
+        self.next_check
     }
 
     /// Runs the timers; `out` is called with each datagram to send to [`Self::remote`].

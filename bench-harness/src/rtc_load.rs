@@ -157,6 +157,27 @@ pub struct RtcReport {
     pub tx_errors: u64,
 }
 
+impl RtcReport {
+    /// Adds the clients and counts of another load thread of the same run (the joiners').
+    pub fn absorb(&mut self, o: RtcReport) {
+        for (i, n) in o.sent_measured.iter().enumerate() {
+            if let Some(s) = self.sent_measured.get_mut(i) {
+                *s += n;
+            }
+        }
+        self.consumers.extend(o.consumers);
+        self.clients.extend(o.clients);
+        self.max_lag = self.max_lag.max(o.max_lag);
+        self.late += o.late;
+        self.rr_sent += o.rr_sent;
+        self.rtcp_in += o.rtcp_in;
+        self.bad_in += o.bad_in;
+        self.misrouted += o.misrouted;
+        self.foreign += o.foreign;
+        self.tx_errors += o.tx_errors;
+    }
+}
+
 /// A running client.
 struct Live {
     client: Client,
@@ -444,7 +465,10 @@ impl Loop {
                     l.connected_at = Some(now);
                 }
             }
-            next = next.min(l.client.next_timeout());
+            // A timer the client did not move on (a failed client's, a DTLS timer already
+            // served) must not make the loop spin: it is looked at again in a millisecond.
+            let t = l.client.next_timeout();
+            next = next.min(if t <= now { now + Duration::from_millis(1) } else { t });
             if l.client.phase != Phase::Connected {
                 continue;
             }
@@ -510,7 +534,9 @@ impl Loop {
                 }
                 l.next_rr = now + RR_INTERVAL;
             }
-            next = next.min(l.next_rr);
+            if !l.slots.is_empty() {
+                next = next.min(l.next_rr);
+            }
         }
         next
     }
