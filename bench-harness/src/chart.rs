@@ -12,8 +12,14 @@ use serde_json::Value;
 use crate::error::BenchError;
 use crate::report::Spread;
 
+/// Reads one figure of a measurement.
+pub type Metric = fn(&Value) -> Option<f64>;
+
 /// Per target, (median forwarded pkt/s, median of `metric`) of each report, sorted by load.
-pub fn points(reports: &[Value], metric: fn(&Value) -> Option<f64>) -> BTreeMap<String, Vec<(f64, f64)>> {
+pub fn points(
+    reports: &[Value],
+    metric: Metric,
+) -> BTreeMap<String, Vec<(f64, f64)>> {
     let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for r in reports {
         let mut by_target: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
@@ -48,11 +54,23 @@ pub fn render(reports: &[Value], out: &Path) -> Result<(), BenchError> {
     let root = SVGBackend::new(out, (1000, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (left, right) = root.split_horizontally(500);
-    let panels: [(_, fn(&Value) -> Option<f64>, &str); 2] = [
-        (left, |m| m["cpu_ns_per_pkt"].as_f64(), "SFU CPU ns per forwarded packet"),
-        (right, |m| m["latency"]["p99_us"].as_f64(), "p99 one-way latency, µs"),
+    let panels: [(_, Metric, &str); 2] = [
+        (
+            left,
+            |m| m["cpu_ns_per_pkt"].as_f64(),
+            "SFU CPU ns per forwarded packet",
+        ),
+        (
+            right,
+            |m| m["latency"]["p99_us"].as_f64(),
+            "p99 one-way latency, µs",
+        ),
     ];
-    let colors = [RGBColor(0xd6, 0x27, 0x28), RGBColor(0x1f, 0x77, 0xb4), RGBColor(0x2c, 0xa0, 0x2c)];
+    let colors = [
+        RGBColor(0xd6, 0x27, 0x28),
+        RGBColor(0x1f, 0x77, 0xb4),
+        RGBColor(0x2c, 0xa0, 0x2c),
+    ];
     for (area, metric, label) in panels {
         let series = points(reports, metric);
         let xmax = series.values().flatten().map(|p| p.0).fold(1.0, f64::max);
@@ -75,7 +93,9 @@ pub fn render(reports: &[Value], out: &Path) -> Result<(), BenchError> {
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                 .map_err(err)?
                 .label(target.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
             chart
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
                 .map_err(err)?;
@@ -95,8 +115,10 @@ pub fn render(reports: &[Value], out: &Path) -> Result<(), BenchError> {
 pub fn run(inputs: &[std::path::PathBuf], out: &Path) -> Result<(), BenchError> {
     let mut reports = Vec::new();
     for p in inputs {
-        let text = std::fs::read_to_string(p).map_err(|e| BenchError::io(p.display().to_string(), e))?;
-        reports.push(serde_json::from_str(&text).map_err(|e| err(format!("{}: {e}", p.display())))?);
+        let text =
+            std::fs::read_to_string(p).map_err(|e| BenchError::io(p.display().to_string(), e))?;
+        reports
+            .push(serde_json::from_str(&text).map_err(|e| err(format!("{}: {e}", p.display())))?);
     }
     render(&reports, out)
 }
@@ -114,7 +136,12 @@ mod tests {
     #[test]
     fn one_point_per_report_and_target_at_the_medians_sorted_by_load() {
         let reports = vec![
-            report(&[("sluice", 9000.0, 4000.0), ("mediasoup", 8990.0, 6000.0), ("sluice", 9010.0, 5000.0), ("sluice", 9005.0, 4500.0)]),
+            report(&[
+                ("sluice", 9000.0, 4000.0),
+                ("mediasoup", 8990.0, 6000.0),
+                ("sluice", 9010.0, 5000.0),
+                ("sluice", 9005.0, 4500.0),
+            ]),
             report(&[("sluice", 3000.0, 7000.0), ("mediasoup", 2999.0, 9000.0)]),
         ];
         let p = points(&reports, |m| m["cpu_ns_per_pkt"].as_f64());
@@ -124,7 +151,10 @@ mod tests {
 
     #[test]
     fn renders_an_svg_with_both_targets() {
-        let reports = vec![report(&[("sluice", 9000.0, 4000.0), ("mediasoup", 8990.0, 6000.0)])];
+        let reports = vec![report(&[
+            ("sluice", 9000.0, 4000.0),
+            ("mediasoup", 8990.0, 6000.0),
+        ])];
         let out = std::env::temp_dir().join(format!("chart-test-{}.svg", std::process::id()));
         render(&reports, &out).unwrap();
         let svg = std::fs::read_to_string(&out).unwrap();

@@ -327,7 +327,10 @@ mod tests {
             panic!("expected audio-match");
         };
         assert_eq!((a.players, a.matches), (6, 3));
-        assert_eq!(a.rtc.target, vec![TargetKind::Sluice, TargetKind::Mediasoup]);
+        assert_eq!(
+            a.rtc.target,
+            vec![TargetKind::Sluice, TargetKind::Mediasoup]
+        );
         assert_eq!((a.rtc.audio_rate, a.rtc.video_rate), (50, 110));
         let cli = Cli::try_parse_from(["sluice-bench", "join-storm", "--joiners", "50"]).unwrap();
         let Command::JoinStorm(j) = cli.command else {

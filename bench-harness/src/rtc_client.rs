@@ -147,10 +147,11 @@ impl Client {
 
     /// The next instant [`Self::poll`] has work.
     pub fn next_timeout(&self) -> Instant {
-        if self.phase == Phase::Handshaking && self.dtls_started {
-            if let Some(t) = self.dtls.poll_timeout() {
-                return t.min(self.next_check);
-            }
+        if self.phase == Phase::Handshaking
+            && self.dtls_started
+            && let Some(t) = self.dtls.poll_timeout()
+        {
+            return t.min(self.next_check);
         }
         self.next_check
     }
@@ -182,7 +183,8 @@ impl Client {
         let mut w = MessageWriter::new(buf, Class::Request, METHOD_BINDING, &self.tid).ok()?;
         w.username(&self.username).ok()?;
         w.priority(0x6e00_1eff).ok()?;
-        w.ice_controlling(0x5eed_0000_0000_0000 | self.next_tid).ok()?;
+        w.ice_controlling(0x5eed_0000_0000_0000 | self.next_tid)
+            .ok()?;
         w.use_candidate().ok()?;
         w.message_integrity(&self.remote_key).ok()?;
         w.fingerprint().ok()?;

@@ -255,13 +255,7 @@ pub fn write_rr(buf: &mut [u8], sender_ssrc: u32, blocks: &[(u32, u32, u32)]) ->
 }
 
 /// Writes a stamped RTP packet of `size` bytes; VP8 gets its descriptor before the stamp.
-pub fn write_media(
-    buf: &mut [u8],
-    p: &Produce,
-    plan: &MediaPlan,
-    seq: u64,
-    st: Stamp,
-) -> usize {
+pub fn write_media(buf: &mut [u8], p: &Produce, plan: &MediaPlan, seq: u64, st: Stamp) -> usize {
     let (size, rate, clock, prefix) = match p.media {
         Media::Audio => (plan.audio_size, plan.audio_rate, 48_000, 0),
         Media::Video => (plan.video_size, plan.video_rate, 90_000, VP8_PREFIX),
@@ -291,7 +285,7 @@ pub fn write_media(
     if prefix > 0 {
         // X=1, S=1 (start of partition) only on a frame's first packet, PID 0; no I/L/T/K;
         // then the VP8 payload header's first byte: P=0 for a key frame (RFC 7741 §4.3).
-        let first = seq % plan.frame_packets.max(1) == 0;
+        let first = seq.is_multiple_of(plan.frame_packets.max(1));
         buf[off] = 0x80 | if first { 0x10 } else { 0 };
         buf[off + 1] = 0;
         buf[off + 2] = if key { 0x00 } else { 0x01 };
@@ -389,12 +383,24 @@ impl Handler for Loop {
 }
 
 impl Loop {
-    fn add(&mut self, backend: &mut Backend, spec: ClientSpec, now: Instant) -> Result<(), BenchError> {
+    fn add(
+        &mut self,
+        backend: &mut Backend,
+        spec: ClientSpec,
+        now: Instant,
+    ) -> Result<(), BenchError> {
         let sock = backend
             .add_socket(spec.sock)
             .map_err(|e| BenchError::io("client socket", e))?;
-        let client = Client::new(sock, &spec.offer, &self.cert, self.plan.consent, spec.index, now)
-            .map_err(|e| BenchError::Target(format!("client {}: {e}", spec.index)))?;
+        let client = Client::new(
+            sock,
+            &spec.offer,
+            &self.cert,
+            self.plan.consent,
+            spec.index,
+            now,
+        )
+        .map_err(|e| BenchError::Target(format!("client {}: {e}", spec.index)))?;
         let slot = sock.0 as usize;
         if slot > 1 << 20 {
             return Err(BenchError::Target(format!("unexpected socket id {slot}")));
@@ -468,7 +474,11 @@ impl Loop {
             // A timer the client did not move on (a failed client's, a DTLS timer already
             // served) must not make the loop spin: it is looked at again in a millisecond.
             let t = l.client.next_timeout();
-            next = next.min(if t <= now { now + Duration::from_millis(1) } else { t });
+            next = next.min(if t <= now {
+                now + Duration::from_millis(1)
+            } else {
+                t
+            });
             if l.client.phase != Phase::Connected {
                 continue;
             }
@@ -707,17 +717,32 @@ mod tests {
             let n = write_media(&mut buf, &p, &PLAN, seq, stamp(seq));
             assert_eq!(n, 1100);
             assert_eq!(buf[12] & 0x80, 0x80, "X bit always set");
-            assert_eq!(buf[12] & 0x10 != 0, seq % 4 == 0, "S on a frame's first packet");
-            assert_eq!(buf[1] & 0x80 != 0, seq % 4 == 3, "marker on a frame's last packet");
+            assert_eq!(
+                buf[12] & 0x10 != 0,
+                seq % 4 == 0,
+                "S on a frame's first packet"
+            );
+            assert_eq!(
+                buf[1] & 0x80 != 0,
+                seq % 4 == 3,
+                "marker on a frame's last packet"
+            );
             if buf[14] & 1 == 0 {
                 keys.push(seq);
             }
-            assert_eq!(stamp::decode_packet_after(&buf[..n], VP8_PREFIX), Some(stamp(seq)));
+            assert_eq!(
+                stamp::decode_packet_after(&buf[..n], VP8_PREFIX),
+                Some(stamp(seq))
+            );
             // Frames of 4 packets share a timestamp; 110/4 = 27 frames/s → 3333 ticks a frame.
             let ts = u32::from_be_bytes(buf[4..8].try_into().unwrap());
             assert_eq!(ts, (seq / 4) as u32 * (90_000 / 27));
         }
-        assert_eq!(keys, vec![0, 1, 2, 3, 220, 221, 222, 223], "one key frame per 2 s");
+        assert_eq!(
+            keys,
+            vec![0, 1, 2, 3, 220, 221, 222, 223],
+            "one key frame per 2 s"
+        );
     }
 
     #[test]
@@ -734,7 +759,11 @@ mod tests {
         assert_eq!(&b1[0..4], &101u32.to_be_bytes());
         assert_eq!(&b1[5..8], &[0, 0, 1], "cumulative lost, 24 bits");
         assert_eq!(&b1[8..12], &0x1_0005u32.to_be_bytes());
-        assert_eq!(write_rr(&mut buf[..20], 1, &blocks[..1]), 0, "too small a buffer");
+        assert_eq!(
+            write_rr(&mut buf[..20], 1, &blocks[..1]),
+            0,
+            "too small a buffer"
+        );
     }
 
     #[test]

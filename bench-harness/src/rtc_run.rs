@@ -97,7 +97,11 @@ impl Shape {
     /// Consumers of the running topology (joiners not counted).
     pub fn consumers(&self) -> usize {
         let p = self.producers_per_group;
-        let mesh = if self.mesh { p * p.saturating_sub(1) } else { 0 };
+        let mesh = if self.mesh {
+            p * p.saturating_sub(1)
+        } else {
+            0
+        };
         (mesh + self.listeners_per_group * p) * self.groups
     }
 }
@@ -217,7 +221,10 @@ fn start_target(kind: TargetKind, a: &RtcArgs, clients: usize) -> Result<Running
             })
         }
         TargetKind::Mediasoup => {
-            let dir = a.mediasoup_dir.clone().unwrap_or_else(mediasoup::default_dir);
+            let dir = a
+                .mediasoup_dir
+                .clone()
+                .unwrap_or_else(mediasoup::default_dir);
             let m = mediasoup::start(&dir, a.workers, (clients + 16) as u16)?;
             Ok(Running {
                 process: m.process,
@@ -264,7 +271,7 @@ fn delta(a: &[ProcSnapshot], b: &[ProcSnapshot]) -> CpuDelta {
         total.tasks_born += d.tasks_born;
         total.by_thread.extend(d.by_thread);
     }
-    total.by_thread.sort_by(|a, b| b.1.cmp(&a.1));
+    total.by_thread.sort_by_key(|t| std::cmp::Reverse(t.1));
     total.by_thread.truncate(8);
     total
 }
@@ -534,7 +541,11 @@ pub fn consumer_loss(r: &RtcReport, joiners: bool) -> (u64, u64, f64, usize) {
 }
 
 /// Runs a scenario over every target.
-pub fn run(shape: Shape, a: &RtcArgs, storm: Option<&JoinStormArgs>) -> Result<RtcReportOut, BenchError> {
+pub fn run(
+    shape: Shape,
+    a: &RtcArgs,
+    storm: Option<&JoinStormArgs>,
+) -> Result<RtcReportOut, BenchError> {
     validate(&shape, a)?;
     let cert = DtlsCertificate::generate()
         .map_err(|e| BenchError::Target(format!("client certificate: {e}")))?;
@@ -739,7 +750,14 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         let left = Duration::from_secs_f64(s.storm_s).saturating_sub(ts0.elapsed());
         thread::sleep(left);
         let q1 = snapshots(&t.pids)?;
-        storm_parts = Some((s.joiners, ts0.elapsed().as_secs_f64(), q0, q1, starts, errors));
+        storm_parts = Some((
+            s.joiners,
+            ts0.elapsed().as_secs_f64(),
+            q0,
+            q1,
+            starts,
+            errors,
+        ));
     }
     t.process.check_alive()?;
     ctl.phase.store(PHASE_DRAIN, Ordering::Relaxed);
@@ -793,7 +811,11 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         harness_ns_per_pkt: per_packet(harness_ns, window_received),
         harness_max_lag_ms: r.max_lag.as_secs_f64() * 1e3,
         harness_late_pct: late_pct(r.late, sent),
-        failed_clients: r.clients.iter().filter(|c| c.phase == Phase::Failed).count(),
+        failed_clients: r
+            .clients
+            .iter()
+            .filter(|c| c.phase == Phase::Failed)
+            .count(),
         min_checks_answered: r
             .clients
             .iter()
@@ -962,7 +984,8 @@ pub fn markdown(r: &RtcReportOut) -> String {
             m.cpu_ns_per_pkt.map_or("–".into(), |v| format!("{v:.0}")),
             m.core_util_pct,
             m.peak_rss_kib as f64 / 1024.0,
-            m.rss_per_consumer_kib.map_or("–".into(), |v| format!("{v:.1}")),
+            m.rss_per_consumer_kib
+                .map_or("–".into(), |v| format!("{v:.1}")),
             m.harness_util_pct,
         );
     }
@@ -1079,7 +1102,11 @@ mod tests {
         assert_eq!(verdict(60.0, 1.5), Verdict::Saturated);
         assert_eq!(verdict(10.0, 9.0), Verdict::Disturbed, "late but idle");
         assert_eq!(late_pct(1, 1000), 0.1);
-        assert_eq!(verdict(10.0, late_pct(1, 1000)), Verdict::Valid, "one late in 1000");
+        assert_eq!(
+            verdict(10.0, late_pct(1, 1000)),
+            Verdict::Valid,
+            "one late in 1000"
+        );
         assert_eq!(late_pct(5, 0), 0.0);
     }
 

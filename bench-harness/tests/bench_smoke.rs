@@ -23,7 +23,15 @@ fn audio_match_delivers_every_player_to_every_other() {
     );
     let json = std::env::temp_dir().join(format!("bench-smoke-{}.json", std::process::id()));
     let out = Command::new(bench)
-        .args(["audio-match", "--players", "4", "--duration", "2", "--warmup", "2"])
+        .args([
+            "audio-match",
+            "--players",
+            "4",
+            "--duration",
+            "2",
+            "--warmup",
+            "2",
+        ])
         .args(["--io", "mmsg", "--consent-s", "1", "--target", "sluice"])
         .arg("--sluice-bin")
         .arg(&sluice)
@@ -43,7 +51,10 @@ fn audio_match_delivers_every_player_to_every_other() {
     assert_eq!(m["target"], "sluice");
     assert_eq!(m["clients"], 4);
     assert_eq!(m["consumers"], 12, "4 players, each consuming the 3 others");
-    assert_eq!(m["unconnected_clients"], 0, "every client finished ICE and DTLS");
+    assert_eq!(
+        m["unconnected_clients"], 0,
+        "every client finished ICE and DTLS"
+    );
     assert_eq!(m["failed_clients"], 0);
     assert_eq!(
         m["silent_consumers"], 0,
@@ -54,7 +65,10 @@ fn audio_match_delivers_every_player_to_every_other() {
     assert_eq!(m["expected"].as_u64(), Some(sent * 3));
     let loss = m["loss_pct"].as_f64().expect("loss");
     assert!(loss < 20.0, "loss {loss} % on loopback");
-    assert_eq!(m["misrouted"], 0, "no packet reached a consumer of another producer");
+    assert_eq!(
+        m["misrouted"], 0,
+        "no packet reached a consumer of another producer"
+    );
     assert!(
         m["rr_sent"].as_u64() > Some(0),
         "receivers sent RTCP receiver reports"
