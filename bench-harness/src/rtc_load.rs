@@ -230,6 +230,11 @@ impl Slot {
     }
 }
 
+/// Where in its packet interval producer `index` of `producers` sends, as a fraction in [0, 1).
+pub fn phase_of(index: u16, producers: usize) -> f64 {
+    (f64::from(index) / producers.max(1) as f64).fract()
+}
+
 /// Writes one RTCP receiver report (RFC 3550 §6.4.2) for `slots` from `sender_ssrc`; returns its
 /// length. Fraction lost and jitter are 0 (the benchmark does not model them); cumulative lost
 /// and the extended highest sequence number are real.
@@ -419,14 +424,17 @@ impl Loop {
             })
             .collect();
         let by_ssrc = slots.iter().enumerate().map(|(i, s)| (s.ssrc, i)).collect();
-        // Producers are spread evenly over their packet interval by index.
+        // Producers are spread evenly over their packet interval by index (the runs of
+        // 2026-12-01 used `index % 97 / 97`, which bunched small rooms into the first part of
+        // the interval).
+        let producers = self.sent_measured.len().max(1);
         let due = spec.produce.map_or(now, |p| {
             let rate = match p.media {
                 Media::Audio => self.plan.audio_rate,
                 Media::Video => self.plan.video_rate,
             };
             let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-            now + interval.mul_f64(f64::from(p.index % 97) / 97.0)
+            now + interval.mul_f64(phase_of(p.index, producers))
         });
         if let Some(p) = spec.produce {
             let i = usize::from(p.index);
@@ -743,6 +751,13 @@ mod tests {
             vec![0, 1, 2, 3, 220, 221, 222, 223],
             "one key frame per 2 s"
         );
+    }
+
+    #[test]
+    fn producers_are_spread_over_the_whole_interval() {
+        let phases: Vec<f64> = (0..4).map(|i| phase_of(i, 4)).collect();
+        assert_eq!(phases, vec![0.0, 0.25, 0.5, 0.75]);
+        assert_eq!(phase_of(3, 0), 0.0);
     }
 
     #[test]
