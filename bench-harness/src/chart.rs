@@ -16,10 +16,7 @@ use crate::report::Spread;
 pub type Metric = fn(&Value) -> Option<f64>;
 
 /// Per target, (median forwarded pkt/s, median of `metric`) of each report, sorted by load.
-pub fn points(
-    reports: &[Value],
-    metric: Metric,
-) -> BTreeMap<String, Vec<(f64, f64)>> {
+pub fn points(reports: &[Value], metric: Metric) -> BTreeMap<String, Vec<(f64, f64)>> {
     let mut out: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for r in reports {
         let mut by_target: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
