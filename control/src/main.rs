@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 mod api;
 mod config;
+mod webrtc;
 
 use api::{AppState, SseEvent};
 use config::{Config, ServeArgs, io_name};
@@ -67,7 +68,9 @@ fn serve(config: Config) -> Result<(), String> {
     let sink: sluice_engine::worker::EventSink = Arc::new(move |w, e| {
         let _ = event_tx.send(SseEvent::from_engine(w, &e));
     });
-    let workers = Workers::spawn(
+    // One certificate for the whole process, generated at start-up (as mediasoup does per worker).
+    let plane = webrtc::WebRtcPlane::new().map_err(|e| format!("cannot set up DTLS: {e}"))?;
+    let workers = Workers::spawn_with_dtls(
         &WorkerConfig {
             workers: config.workers,
             pin: true,
@@ -78,6 +81,7 @@ fn serve(config: Config) -> Result<(), String> {
             rtc_ports: (config.rtc_ports.lo, config.rtc_ports.hi),
         },
         sink,
+        plane.sink(),
     )
     .map_err(|e| {
         format!(
@@ -108,13 +112,19 @@ fn serve(config: Config) -> Result<(), String> {
         let (sse_tx, _) = broadcast::channel(4096);
         let (stop_tx, stop_rx) = watch::channel(false);
         let test_hooks = std::env::var("SLUICE_TEST_HOOKS").is_ok_and(|v| v == "1");
-        let state = Arc::new(AppState::new(
-            workers,
-            sse_tx.clone(),
-            config.token.clone(),
-            test_hooks,
-            stop_rx,
-        ));
+        let state = Arc::new(
+            AppState::new(
+                workers,
+                sse_tx.clone(),
+                config.token.clone(),
+                test_hooks,
+                stop_rx,
+            )
+            .with_webrtc(plane),
+        );
+        if let Some(plane) = state.webrtc() {
+            plane.start(webrtc::worker_sender(Arc::downgrade(&state)))?;
+        }
         let st = state.clone();
         tokio::spawn(async move {
             while let Some(e) = event_rx.recv().await {

@@ -13,6 +13,16 @@
 //! owner wakes. Wake-ups are batched: one eventfd write per peer per batch, not per datagram.
 //! Hand-offs are counted on both sides.
 //!
+//! **WebRTC.** STUN, DTLS and SRTP on the shared port go to [`WorkerCore::handle_shared`]
+//! (module docs of [`crate::rtc::webrtc_transport`]): a STUN check whose ufrag names another
+//! worker, or a datagram from a tuple another worker's ICE agent validated (learned through
+//! `SetFlowOwner` commands that the owner sends its peers when the tuple is added or removed),
+//! is handed over. DTLS records leave the worker through the [`DtlsSink`] (the control plane's
+//! slow path); its answers come back as `SendDtls` commands and its keys as `SetDtlsState`.
+//! When a datagram of a validated tuple reaches its owner by hand-off, the owner steers that
+//! flow to itself (`steer_flow`), so the kernel delivers it there from then on.
+//! ICE consent timers run every [`TICK`] at most, from the loop.
+//!
 //! **Failure.** A worker whose loop panics marks itself dead, drops every queued command (so
 //! their callers get an error instead of waiting forever) and exits; the control plane reports
 //! it in `/v1/health` and answers its routers' requests with 503.
@@ -33,9 +43,12 @@ use uuid::Uuid;
 use crate::io::{Backend, Handler, IoKind, TxQueue, Waker};
 use crate::net::{MAX_DATAGRAM, SockId, Transmit};
 use crate::rtc::rtp_parameters::RtpCodecCapability;
+use crate::rtc::webrtc_transport::{
+    DtlsStateName, IceParameters, WebRtcSrtp, WebRtcTransportOptions, WebRtcTransportReply,
+};
 use crate::rtc::{
     ConsumeOptions, ConsumeReply, DropReason, Event, PlainTransportOptions, PlainTransportReply,
-    ProduceOptions, ProduceReply, RouterReply, RtcError, WorkerCore, WorkerCounters,
+    ProduceOptions, ProduceReply, RouterReply, RtcError, SharedOutcome, WorkerCore, WorkerCounters,
 };
 
 /// Capacity of each worker's command queue.
@@ -93,6 +106,33 @@ pub enum Request {
         router_id: Uuid,
         id: Uuid,
         options: PlainTransportOptions,
+    },
+    /// Create a WebRTC transport on the shared media port.
+    CreateWebRtcTransport {
+        router_id: Uuid,
+        id: Uuid,
+        options: WebRtcTransportOptions,
+    },
+    /// New ICE credentials for a WebRTC transport.
+    RestartIce { id: Uuid },
+    /// The DTLS driver's state for a WebRTC transport, with its SRTP contexts on `connected`.
+    SetDtlsState {
+        id: Uuid,
+        state: DtlsStateName,
+        srtp: Option<Box<WebRtcSrtp>>,
+    },
+    /// Send a DTLS record to a WebRTC transport's selected tuple.
+    SendDtls { id: Uuid, data: Vec<u8> },
+    /// SDES-SRTP on a plain transport: draw our key for `profile` (answers `SrtpKey`).
+    EnablePlainSrtp {
+        id: Uuid,
+        profile: crate::crypto::srtp::SrtpProfile,
+    },
+    /// SDES-SRTP on a plain transport: the remote's suite and `key ‖ salt`.
+    SetPlainSrtpRemote {
+        id: Uuid,
+        profile: crate::crypto::srtp::SrtpProfile,
+        key: Vec<u8>,
     },
     /// Give a plain transport its remote.
     ConnectPlainTransport {
@@ -165,6 +205,12 @@ pub enum Response {
     Router(RouterReply),
     /// A plain transport was created.
     PlainTransport(PlainTransportReply),
+    /// A WebRTC transport was created.
+    WebRtcTransport(WebRtcTransportReply),
+    /// ICE was restarted.
+    IceParameters(IceParameters),
+    /// Our SRTP master key and salt (SDES on a plain transport).
+    SrtpKey(Vec<u8>),
     /// A producer was created.
     Produce(ProduceReply),
     /// A consumer was created.
@@ -203,10 +249,19 @@ struct Handoff {
 }
 
 /// Published counters of one worker, readable from any thread.
-#[derive(Default)]
 pub struct WorkerStats {
     counters: [AtomicU64; STAT_FIELDS],
     routers: AtomicUsize,
+}
+
+// By hand: `Default` is derived for arrays of at most 32 elements.
+impl Default for WorkerStats {
+    fn default() -> Self {
+        Self {
+            counters: std::array::from_fn(|_| AtomicU64::new(0)),
+            routers: AtomicUsize::new(0),
+        }
+    }
 }
 
 const STAT_FIELDS: usize = 17 + DropReason::ALL.len();
@@ -402,9 +457,34 @@ pub struct Workers {
 /// Receives the events of every worker: `(worker index, event)`.
 pub type EventSink = Arc<dyn Fn(usize, Event) + Send + Sync>;
 
+/// A DTLS record a worker received for one of its WebRTC transports.
+#[derive(Debug)]
+pub struct DtlsRecord {
+    /// The worker that owns the transport.
+    pub worker: usize,
+    /// The transport.
+    pub transport_id: Uuid,
+    /// The datagram.
+    pub data: Vec<u8>,
+}
+
+/// Receives DTLS records for the control plane's DTLS driver. Called on the worker thread:
+/// it must only queue and wake.
+pub type DtlsSink = Arc<dyn Fn(DtlsRecord) + Send + Sync>;
+
 impl Workers {
     /// Starts `config.workers` workers and waits until each has bound its shared-port socket.
+    /// DTLS records are dropped: use [`Workers::spawn_with_dtls`] where WebRTC transports run.
     pub fn spawn(config: &WorkerConfig, events: EventSink) -> io::Result<Self> {
+        Self::spawn_with_dtls(config, events, Arc::new(|_| {}))
+    }
+
+    /// As [`Workers::spawn`], with DTLS records going to `dtls`.
+    pub fn spawn_with_dtls(
+        config: &WorkerConfig,
+        events: EventSink,
+        dtls: DtlsSink,
+    ) -> io::Result<Self> {
         let n = config.workers.max(1);
         let cores = if config.pin {
             core_affinity::get_core_ids().unwrap_or_default()
@@ -421,6 +501,7 @@ impl Workers {
             cfg.media_addr = media_addr;
             let inboxes2 = inboxes.clone();
             let events = events.clone();
+            let dtls = dtls.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-worker-{index}"))
                 .spawn(move || {
@@ -433,7 +514,7 @@ impl Workers {
                             "could not pin worker to its core"
                         );
                     }
-                    run(index, cfg, inboxes2, events, ready_tx)
+                    run(index, cfg, inboxes2, events, dtls, ready_tx)
                 })?;
             let (io, bound) = ready_rx
                 .recv()
@@ -555,6 +636,7 @@ fn run(
     config: WorkerConfig,
     inboxes: Vec<Arc<Inbox>>,
     events: EventSink,
+    dtls: DtlsSink,
     ready: Ready,
 ) {
     let inbox = inboxes[index].clone();
@@ -577,24 +659,27 @@ fn run(
     let _ = ready.send(Ok((backend.kind(), bound)));
     tracing::info!(worker = index, io = ?backend.kind(), media = %bound, "worker started");
 
+    let mut core = WorkerCore::new();
+    core.set_worker_index(index);
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    core.set_wall_clock(Instant::now(), unix);
     let mut worker = Worker {
         index,
         config,
         backend,
+        last_tick: Instant::now(),
         state: State {
             index,
-            core: {
-                let mut core = WorkerCore::new();
-                let unix = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                core.set_wall_clock(Instant::now(), unix);
-                core
-            },
+            core,
             shared,
+            shared_addr: bound,
+            dtls,
             now: None,
             inboxes,
             flow_owner: HashMap::new(),
+            to_steer: Vec::new(),
             echo_flows: HashMap::new(),
             wake_peers: 0,
             commands_pending: true,
@@ -619,6 +704,8 @@ struct Worker {
     index: usize,
     config: WorkerConfig,
     backend: Backend,
+    /// When the ICE timers last ran.
+    last_tick: Instant,
     state: State,
     events: EventSink,
     /// Connected flow sockets on the shared port, by remote ([`Worker::steer_flow`]).
@@ -631,10 +718,15 @@ struct State {
     core: WorkerCore,
     /// This worker's socket on the shared media port.
     shared: SockId,
+    /// Its bound address.
+    shared_addr: SocketAddr,
+    dtls: DtlsSink,
     now: Option<Instant>,
     inboxes: Vec<Arc<Inbox>>,
     /// Owner of each known flow on the shared port that another worker owns.
     flow_owner: HashMap<SocketAddr, usize>,
+    /// Remotes of validated tuples whose datagrams came by hand-off: to steer after the batch.
+    to_steer: Vec<SocketAddr>,
     /// Flows this worker owns on the shared port (test hook until WebRTC transports own them).
     echo_flows: HashMap<SocketAddr, ()>,
     /// Bit i set: wake worker i after this batch (hand-offs queued for it).
@@ -656,26 +748,52 @@ impl State {
             }
             return;
         }
-        match self.flow_owner.get(&from) {
-            Some(&owner) if owner != self.index => {
-                let peer = &self.inboxes[owner];
-                let Some(mut slot) = peer.handoff_free.pop() else {
-                    self.core.counters_mut().drop(DropReason::HandoffQueueFull);
-                    return;
-                };
-                slot.from = from;
-                slot.len = data.len() as u16;
-                slot.data[..data.len()].copy_from_slice(data);
-                if let Err(slot) = peer.handoff.push(slot) {
-                    let _ = peer.handoff_free.push(slot);
-                    self.core.counters_mut().drop(DropReason::HandoffQueueFull);
-                    return;
-                }
-                self.core.counters_mut().handoffs_out += 1;
-                self.wake_peers |= 1 << (owner % 64);
-            }
-            _ => self.core.counters_mut().drop(DropReason::UnknownFlow),
+        if !self.core.knows_remote(from)
+            && let Some(&owner) = self.flow_owner.get(&from)
+            && owner != self.index
+        {
+            self.hand_off(owner, from, data);
+            return;
         }
+        self.on_mine(from, data, tx, true);
+    }
+
+    /// A shared-port datagram this worker handles itself (or, for a STUN check of another
+    /// worker's ufrag, hands over when `may_hand_off`).
+    #[inline]
+    fn on_mine(&mut self, from: SocketAddr, data: &mut [u8], tx: &mut TxQueue, may_hand_off: bool) {
+        let now = self.now();
+        match self.core.handle_shared(now, from, data, tx) {
+            SharedOutcome::Done => {}
+            SharedOutcome::Handoff(owner) if may_hand_off && owner < self.inboxes.len() => {
+                self.hand_off(owner, from, data)
+            }
+            SharedOutcome::Handoff(_) => self.core.counters_mut().drop(DropReason::UnknownUfrag),
+            SharedOutcome::Dtls(transport_id) => (self.dtls)(DtlsRecord {
+                worker: self.index,
+                transport_id,
+                data: data.to_vec(),
+            }),
+        }
+    }
+
+    #[inline]
+    fn hand_off(&mut self, owner: usize, from: SocketAddr, data: &[u8]) {
+        let peer = &self.inboxes[owner];
+        let Some(mut slot) = peer.handoff_free.pop() else {
+            self.core.counters_mut().drop(DropReason::HandoffQueueFull);
+            return;
+        };
+        slot.from = from;
+        slot.len = data.len() as u16;
+        slot.data[..data.len()].copy_from_slice(data);
+        if let Err(slot) = peer.handoff.push(slot) {
+            let _ = peer.handoff_free.push(slot);
+            self.core.counters_mut().drop(DropReason::HandoffQueueFull);
+            return;
+        }
+        self.core.counters_mut().handoffs_out += 1;
+        self.wake_peers |= 1 << (owner % 64);
     }
 }
 
@@ -695,15 +813,20 @@ impl Handler for State {
     fn on_wake(&mut self, tx: &mut TxQueue) {
         self.commands_pending = true;
         let inbox = self.inboxes[self.index].clone();
-        while let Some(h) = inbox.handoff.pop() {
+        while let Some(mut h) = inbox.handoff.pop() {
             self.core.counters_mut().handoffs_in += 1;
             let len = h.len as usize;
             let from = h.from;
-            if !self.echo_flows.contains_key(&from) {
-                // The owner forgot the flow between the peer's lookup and now.
-                self.core.counters_mut().drop(DropReason::UnknownFlow);
-            } else if !tx.send(self.shared, from, &h.data[..len]) {
-                self.core.counters_mut().drop(DropReason::NoSendBuffer);
+            if self.echo_flows.contains_key(&from) {
+                if !tx.send(self.shared, from, &h.data[..len]) {
+                    self.core.counters_mut().drop(DropReason::NoSendBuffer);
+                }
+            } else {
+                // Never handed on again: a datagram travels at most one hop.
+                self.on_mine(from, &mut h.data[..len], tx, false);
+                if self.core.knows_remote(from) && !self.to_steer.contains(&from) {
+                    self.to_steer.push(from);
+                }
             }
             let _ = inbox.handoff_free.push(h);
         }
@@ -744,11 +867,23 @@ impl Worker {
                     }
                 }
             }
-            if self.state.core.has_events() {
-                for e in self.state.core.take_events() {
-                    (self.events)(self.index, e);
+            let now = Instant::now();
+            if now >= self.last_tick + TICK {
+                self.last_tick = now;
+                self.state.core.handle_ice_timeouts(now);
+            }
+            // Validated tuples of this worker's transports whose datagrams the kernel hashes to
+            // another worker (they came by hand-off): steer them here (`steer_flow`). Cleared,
+            // not taken, so the vector keeps its capacity.
+            for i in 0..self.state.to_steer.len() {
+                let remote = self.state.to_steer[i];
+                if self.state.core.knows_remote(remote) {
+                    // Refused past MAX_STEERED_FLOWS: the flow stays on the hand-off path.
+                    let _ = self.steer_flow(remote);
                 }
             }
+            self.state.to_steer.clear();
+            self.flush_events();
             inbox.stats.publish(
                 self.state.core.counters(),
                 &self.backend.stats(),
@@ -772,12 +907,46 @@ impl Worker {
                 std::panic::resume_unwind(panic);
             }
         };
+        self.flush_events();
+        reply(result);
+    }
+
+    /// Emits the core's events and tells the other workers about flows this one gained or lost.
+    fn flush_events(&mut self) {
         if self.state.core.has_events() {
             for e in self.state.core.take_events() {
                 (self.events)(self.index, e);
             }
         }
-        reply(result);
+        if self.state.core.has_flow_changes() {
+            for (addr, owned) in self.state.core.take_flow_changes() {
+                if !owned {
+                    self.unsteer_flow(addr);
+                }
+                for (j, peer) in self.state.inboxes.iter().enumerate() {
+                    if j == self.index {
+                        continue;
+                    }
+                    let cmd = Command {
+                        request: Request::SetFlowOwner {
+                            addr,
+                            owner: owned.then_some(self.index),
+                        },
+                        reply: Box::new(|_| {}),
+                    };
+                    // A full queue loses the update: that flow's datagrams landing on the peer
+                    // are then dropped as unknown until the next change. Counted.
+                    if peer.commands.push(cmd).is_err() {
+                        self.state
+                            .core
+                            .counters_mut()
+                            .drop(DropReason::HandoffQueueFull);
+                    } else {
+                        peer.wake();
+                    }
+                }
+            }
+        }
     }
 
     fn remove_sockets(&mut self, sockets: Vec<SockId>) {
@@ -904,6 +1073,38 @@ impl Worker {
                         return Err(e);
                     }
                 }
+            }
+            Request::CreateWebRtcTransport {
+                router_id,
+                id,
+                options,
+            } => {
+                let mut local = self.state.shared_addr;
+                if let Some(ip) = self.config.announced_ip {
+                    local.set_ip(ip);
+                }
+                let sock = self.state.shared;
+                Response::WebRtcTransport(
+                    core.create_webrtc_transport(router_id, id, sock, local, options)?,
+                )
+            }
+            Request::RestartIce { id } => {
+                Response::IceParameters(core.restart_ice(Instant::now(), id)?)
+            }
+            Request::SetDtlsState { id, state, srtp } => {
+                core.set_dtls_state(id, state, srtp)?;
+                Response::Done
+            }
+            Request::SendDtls { id, data } => {
+                self.state.core.send_dtls(id, &data, self.backend.tx())?;
+                Response::Done
+            }
+            Request::EnablePlainSrtp { id, profile } => {
+                Response::SrtpKey(core.enable_plain_srtp(id, profile)?)
+            }
+            Request::SetPlainSrtpRemote { id, profile, key } => {
+                core.set_plain_srtp_remote(id, profile, &key)?;
+                Response::Done
             }
             Request::ConnectPlainTransport {
                 id,

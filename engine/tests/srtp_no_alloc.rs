@@ -6,7 +6,6 @@
 
 mod alloc_counter;
 
-
 use sluice_engine::crypto::srtp::{SrtpContext, SrtpError, SrtpProfile};
 
 const MAX_SSRCS: usize = 4;

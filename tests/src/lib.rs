@@ -11,6 +11,8 @@
 //! Waits are bounded (a packet that never arrives fails the test after [`WAIT`]) but no test
 //! asserts how long anything took.
 
+pub mod str0m_client;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;

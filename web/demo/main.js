@@ -241,15 +241,21 @@ function startPage() {
         stream.removeTrack(consumer.track);
         if (stream.getTracks().length === 0) el.remove();
       },
-      onState: (direction, state) => say(`${direction} transport ${state}`),
+      onState: (direction, state) => {
+        states[direction] = state;
+        say(`${where} · send ${states.send} · receive ${states.recv}`);
+      },
     });
+    const states = { send: 'new', recv: 'new' };
+    let where = `joining "${roomInput.value}"`;
     try {
       await room.join();
       const me = tile('me', 'you');
       me.querySelector('video').muted = true;
       me.querySelector('video').srcObject = room.localStream;
       form.querySelector('button').textContent = 'Leave';
-      say(`in room "${room.name}" as ${room.peerId.slice(0, 8)}`);
+      where = `in room "${room.name}" as ${room.peerId.slice(0, 8)}`;
+      say(`${where} · send ${states.send} · receive ${states.recv}`);
     } catch (e) {
       say(`could not join: ${e.message}`);
       await room.leave();

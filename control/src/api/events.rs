@@ -52,6 +52,27 @@ impl SseEvent {
                 transport_id,
                 tuple,
             } => (json!({ "transportId": transport_id, "tuple": tuple }), None),
+            Event::TransportIceState {
+                transport_id,
+                ice_state,
+            } => (
+                json!({ "transportId": transport_id, "iceState": ice_state }),
+                None,
+            ),
+            Event::TransportIceSelectedTuple {
+                transport_id,
+                tuple,
+            } => (
+                json!({ "transportId": transport_id, "iceSelectedTuple": tuple }),
+                None,
+            ),
+            Event::TransportDtlsState {
+                transport_id,
+                dtls_state,
+            } => (
+                json!({ "transportId": transport_id, "dtlsState": dtls_state }),
+                None,
+            ),
             Event::RouterClose { router_id } => {
                 (json!({ "routerId": router_id }), Some(*router_id))
             }

@@ -6,11 +6,16 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sluice_engine::crypto::dtls::DtlsParameters;
+use sluice_engine::crypto::srtp::SrtpProfile;
 use sluice_engine::rtc::rtp_parameters::{
     MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters,
 };
+use sluice_engine::rtc::webrtc_dtls::DtlsDriverError;
+use sluice_engine::rtc::webrtc_transport::WebRtcTransportOptions;
 use sluice_engine::rtc::{ConsumeOptions, PlainTransportOptions, ProduceOptions};
 use sluice_engine::worker::{Request, Response};
 use uuid::Uuid;
@@ -40,6 +45,9 @@ fn json_of(r: Response) -> ApiResult {
         Response::Done => empty(),
         Response::Router(r) => ok_json(r),
         Response::PlainTransport(r) => ok_json(r),
+        Response::WebRtcTransport(r) => ok_json(r),
+        Response::IceParameters(p) => ok_json(json!({ "iceParameters": p })),
+        Response::SrtpKey(_) => empty(),
         Response::Produce(r) => ok_json(r),
         Response::Consume(r) => ok_json(r),
     }
@@ -211,8 +219,27 @@ pub(super) struct PlainTransportBody {
     rtcp_mux: bool,
     #[serde(default)]
     enable_srtp: bool,
+    srtp_crypto_suite: Option<String>,
     #[serde(default)]
     app_data: Value,
+}
+
+/// `srtpParameters` as mediasoup shapes them (SDES, RFC 4568): the suite and the master key
+/// followed by the master salt, base64.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SrtpParametersBody {
+    crypto_suite: String,
+    key_base64: String,
+}
+
+fn srtp_profile(field: &str, name: &str) -> Result<SrtpProfile, ApiError> {
+    SrtpProfile::from_name(name).ok_or_else(|| {
+        ApiError::unacceptable(format!(
+            "{field}: unsupported crypto suite {name:?} (AEAD_AES_256_GCM, AEAD_AES_128_GCM, \
+             AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32)"
+        ))
+    })
 }
 
 fn yes() -> bool {
@@ -225,11 +252,11 @@ pub(super) async fn create_plain_transport(
     Body(b): Body<PlainTransportBody>,
 ) -> ApiResult {
     let (router_id, w) = s.owner(&router, Kind::Router)?;
-    if b.enable_srtp {
-        return Err(ApiError::unacceptable(
-            "enableSrtp: SRTP on plain transports is not supported yet",
-        ));
-    }
+    let profile = match (b.enable_srtp, &b.srtp_crypto_suite) {
+        (false, _) => None,
+        (true, None) => Some(SrtpProfile::AesCm128HmacSha1_80),
+        (true, Some(name)) => Some(srtp_profile("srtpCryptoSuite", name)?),
+    };
     let id = Uuid::new_v4();
     let options = PlainTransportOptions {
         comedia: b.comedia,
@@ -247,19 +274,116 @@ pub(super) async fn create_plain_transport(
         )
         .await?;
     s.register(id, w, Kind::PlainTransport);
-    json_of(r)
+    let Some(profile) = profile else {
+        return json_of(r);
+    };
+    let Response::PlainTransport(reply) = r else {
+        return json_of(r);
+    };
+    match s.call(w, Request::EnablePlainSrtp { id, profile }).await {
+        Ok(Response::SrtpKey(key)) => {
+            let mut v = serde_json::to_value(&reply).unwrap_or(Value::Null);
+            v["srtpParameters"] = json!({
+                "cryptoSuite": profile.name(),
+                "keyBase64": base64::engine::general_purpose::STANDARD.encode(key),
+            });
+            ok_json(v)
+        }
+        Ok(other) => json_of(other),
+        Err(e) => {
+            let _ = s.call(w, Request::CloseTransport { id }).await;
+            s.forget(&id);
+            Err(e)
+        }
+    }
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WebRtcTransportBody {
+    #[serde(default = "yes")]
+    enable_udp: bool,
+    #[serde(default)]
+    enable_sctp: bool,
+    #[serde(default)]
+    app_data: Value,
+}
+
+/// `POST /v1/routers/{id}/webrtc-transports`: ICE-lite on the shared media port, the process
+/// certificate's fingerprint. The transport is registered with the DTLS thread before the
+/// answer leaves, so a ClientHello can never arrive for a transport it does not know.
 pub(super) async fn create_webrtc_transport(
     State(s): State<Shared>,
     Path(router): Path<String>,
+    Body(b): Body<WebRtcTransportBody>,
 ) -> ApiResult {
-    s.owner(&router, Kind::Router)?;
-    Err(ApiError {
-        status: StatusCode::NOT_IMPLEMENTED,
-        code: "not_implemented",
-        message: "WebRTC transports are not available yet; use plain-transports".into(),
-    })
+    let (router_id, w) = s.owner(&router, Kind::Router)?;
+    if b.enable_sctp {
+        return Err(ApiError::unacceptable(
+            "enableSctp: data channels (SCTP) are not supported yet",
+        ));
+    }
+    if !b.enable_udp {
+        return Err(ApiError::unacceptable(
+            "enableUdp: WebRTC transports run over UDP only",
+        ));
+    }
+    let plane = s
+        .webrtc()
+        .ok_or_else(|| ApiError::unavailable("WebRTC transports are not enabled"))?;
+    let id = Uuid::new_v4();
+    plane.add(id, w);
+    let options = WebRtcTransportOptions {
+        dtls_parameters: plane.local_parameters(),
+        app_data: b.app_data,
+    };
+    let r = s
+        .call(
+            w,
+            Request::CreateWebRtcTransport {
+                router_id,
+                id,
+                options,
+            },
+        )
+        .await;
+    match r {
+        Ok(r) => {
+            s.register(id, w, Kind::PlainTransport);
+            json_of(r)
+        }
+        Err(e) => {
+            plane.remove(id);
+            Err(e)
+        }
+    }
+}
+
+/// `POST /v1/transports/{id}/restart-ice`: fresh ICE credentials.
+pub(super) async fn restart_ice(State(s): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let (id, w) = s.owner(&id, Kind::PlainTransport)?;
+    json_of(s.call(w, Request::RestartIce { id }).await?)
+}
+
+async fn connect_webrtc(s: &Shared, id: Uuid, remote: DtlsParameters) -> ApiResult {
+    let plane = s
+        .webrtc()
+        .ok_or_else(|| ApiError::unavailable("WebRTC transports are not enabled"))?;
+    match plane.connect(id, remote).await {
+        Ok(_role) => empty(),
+        Err(Some(DtlsDriverError::AlreadyConnected(_))) => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: format!("transport {id} is already connected"),
+        }),
+        Err(Some(DtlsDriverError::UnknownTransport(_))) => Err(ApiError::unacceptable(format!(
+            "dtlsParameters: transport {id} is not a WebRTC transport"
+        ))),
+        Err(Some(DtlsDriverError::Parameters(e))) => Err(ApiError::unacceptable(format!(
+            "dtlsParameters.fingerprints: {e}"
+        ))),
+        Err(None) => Err(ApiError::unavailable("the DTLS thread is not running")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -268,7 +392,8 @@ pub(super) struct ConnectBody {
     ip: Option<IpAddr>,
     port: Option<u16>,
     rtcp_port: Option<u16>,
-    srtp_parameters: Option<Value>,
+    srtp_parameters: Option<SrtpParametersBody>,
+    dtls_parameters: Option<DtlsParameters>,
 }
 
 pub(super) async fn connect_transport(
@@ -277,10 +402,21 @@ pub(super) async fn connect_transport(
     Body(b): Body<ConnectBody>,
 ) -> ApiResult {
     let (id, w) = s.owner(&id, Kind::PlainTransport)?;
-    if b.srtp_parameters.is_some() {
-        return Err(ApiError::unacceptable(
-            "srtpParameters: SRTP on plain transports is not supported yet",
-        ));
+    if let Some(remote) = b.dtls_parameters {
+        return connect_webrtc(&s, id, remote).await;
+    }
+    if let Some(sp) = &b.srtp_parameters {
+        let profile = srtp_profile("srtpParameters.cryptoSuite", &sp.crypto_suite)?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(sp.key_base64.trim())
+            .map_err(|e| ApiError::unacceptable(format!("srtpParameters.keyBase64: {e}")))?;
+        s.call(w, Request::SetPlainSrtpRemote { id, profile, key })
+            .await?;
+        // With comedia the remote's address comes with its first packet: the keys are all
+        // that `connect` gives.
+        if b.ip.is_none() && b.port.is_none() {
+            return empty();
+        }
     }
     let ip =
         b.ip.ok_or_else(|| ApiError::bad_request("invalid_field", "ip: missing field"))?;
@@ -315,6 +451,9 @@ pub(super) async fn close_transport(State(s): State<Shared>, Path(id): Path<Stri
     let (id, w) = s.owner(&id, Kind::PlainTransport)?;
     s.call(w, Request::CloseTransport { id }).await?;
     s.forget(&id);
+    if let Some(plane) = s.webrtc() {
+        plane.remove(id);
+    }
     no_content()
 }
 

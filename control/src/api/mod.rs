@@ -62,6 +62,8 @@ pub struct AppState {
     shutdown: watch::Receiver<bool>,
     metrics: metrics::Metrics,
     demo: demo::Rooms,
+    /// The DTLS slow path of WebRTC transports (absent: WebRTC transports answer 503).
+    webrtc: Option<crate::webrtc::WebRtcPlane>,
 }
 
 impl AppState {
@@ -82,7 +84,19 @@ impl AppState {
             shutdown,
             metrics: metrics::Metrics::new(),
             demo: demo::Rooms::default(),
+            webrtc: None,
         }
+    }
+
+    /// Enables WebRTC transports with this DTLS plane.
+    pub fn with_webrtc(mut self, plane: crate::webrtc::WebRtcPlane) -> Self {
+        self.webrtc = Some(plane);
+        self
+    }
+
+    /// The DTLS plane, if WebRTC transports are enabled.
+    pub fn webrtc(&self) -> Option<&crate::webrtc::WebRtcPlane> {
+        self.webrtc.as_ref()
     }
 
     fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (usize, Kind)>> {
@@ -126,6 +140,11 @@ impl AppState {
     pub fn observe(&self, e: &SseEvent) {
         if let Some(id) = e.closed_id() {
             self.forget(&id);
+            if e.name == "transport.close"
+                && let Some(w) = &self.webrtc
+            {
+                w.remove(id);
+            }
         }
     }
 
@@ -198,6 +217,7 @@ pub fn app(state: Shared) -> Router {
         )
         .route("/transports/{id}/stats", get(transport_stats))
         .route("/transports/{id}/connect", post(connect_transport))
+        .route("/transports/{id}/restart-ice", post(restart_ice))
         .route("/transports/{id}/producers", post(produce))
         .route("/transports/{id}/consumers", post(consume))
         .route("/producers/{id}", get(dump_producer).delete(close_producer))

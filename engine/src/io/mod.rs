@@ -41,6 +41,7 @@ pub use tx::TxQueue;
 mod mmsg;
 mod sockaddr;
 pub mod socket;
+pub mod thread;
 mod uring;
 
 #[cfg(test)]

@@ -27,6 +27,9 @@ pub(crate) struct Consumer {
     pub(crate) pt_map: [u8; 128],
     /// Consumer header extension id for each producer id (0: stripped); `None` when identical.
     pub(crate) ext_map: Option<Box<[u8; 256]>>,
+    /// The MID extension's id in the consumer's numbering and the consumer's mid, written into
+    /// every packet (WebRTC transports, where the browser demultiplexes by it).
+    pub(crate) mid_rewrite: Option<(u8, Box<[u8]>)>,
     pub(crate) seq: SeqManager,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,

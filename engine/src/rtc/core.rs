@@ -28,6 +28,11 @@ use crate::wire::demux::{PacketKind, classify};
 use crate::wire::rtcp;
 use crate::wire::rtp::{self, RtpPacket};
 
+#[path = "core_plain_srtp.rs"]
+mod plain_srtp;
+#[path = "core_webrtc.rs"]
+mod webrtc;
+pub use webrtc::SharedOutcome;
 #[path = "core_rtcp.rs"]
 mod rtcp_io;
 
@@ -147,6 +152,16 @@ pub struct WorkerCore {
     ids: HashMap<Uuid, Obj>,
     /// Transport slab index and "is the RTCP socket" for every socket a transport owns.
     by_sock: HashMap<SockId, (usize, bool)>,
+    /// WebRTC transport for every remote address its ICE agent validated (shared port).
+    by_remote: HashMap<SocketAddr, usize>,
+    /// WebRTC transport for every ufrag it accepts.
+    by_ufrag: HashMap<Box<[u8]>, usize>,
+    /// Slab indices of the WebRTC transports (for their timers).
+    webrtc: Vec<usize>,
+    /// Ownership changes of remote addresses, for the other workers' flow tables.
+    flow_changes: Vec<(SocketAddr, bool)>,
+    /// Index of the worker this core runs on (prefix of its ufrags).
+    index: usize,
     counters: WorkerCounters,
     events: Vec<Event>,
     /// RTCP timers and clock (`core_rtcp.rs`).
@@ -321,6 +336,8 @@ impl WorkerCore {
                 rtcp_remote: None,
                 comedia: options.comedia,
                 connected: false,
+                srtp_local: None,
+                srtp: None,
             }),
             producers: Vec::new(),
             consumers: Vec::new(),
@@ -352,7 +369,11 @@ impl WorkerCore {
     ) -> Result<(), RtcError> {
         let t = self.transport_idx(id)?;
         let transport = &mut self.transports[t];
-        let p = transport.plain_mut();
+        let Some(p) = transport.plain_mut() else {
+            return Err(RtcError::Conflict(format!(
+                "transport {id} is a WebRTC transport: connect it with dtlsParameters"
+            )));
+        };
         if p.connected {
             return Err(RtcError::Conflict(format!(
                 "transport {id} is already connected"
@@ -403,6 +424,7 @@ impl WorkerCore {
     }
 
     fn close_transport_idx(&mut self, t: usize) -> Vec<SockId> {
+        self.close_webrtc(t);
         for c in self.transports[t].consumers.clone() {
             let consumer_id = self.consumers[c].id;
             self.close_consumer_idx(c);
@@ -417,6 +439,8 @@ impl WorkerCore {
         let transport = self.transports.remove(t).expect("transport index is live");
         let sockets = match &transport.kind {
             TransportKind::Plain(p) => p.sockets(),
+            // The shared media port's socket belongs to the worker.
+            TransportKind::WebRtc(_) => Vec::new(),
         };
         for s in &sockets {
             self.by_sock.remove(s);
@@ -431,7 +455,10 @@ impl WorkerCore {
     /// A transport's dump.
     pub fn dump_transport(&self, id: Uuid) -> Result<Value, RtcError> {
         let t = &self.transports[self.transport_idx(id)?];
-        let p = t.plain();
+        let p = match &t.kind {
+            TransportKind::Plain(p) => p,
+            TransportKind::WebRtc(w) => return Ok(self.dump_webrtc(t, w)),
+        };
         Ok(serde_json::json!({
             "id": t.id,
             "type": "plain",
@@ -449,6 +476,10 @@ impl WorkerCore {
     /// mediasoup-like transport stats.
     pub fn transport_stats(&self, id: Uuid) -> Result<Value, RtcError> {
         let t = &self.transports[self.transport_idx(id)?];
+        let p = match &t.kind {
+            TransportKind::Plain(p) => p,
+            TransportKind::WebRtc(w) => return Ok(Self::webrtc_stats(t, w)),
+        };
         let c = &t.counters;
         Ok(serde_json::json!([{
             "type": "plain-rtp-transport",
@@ -459,8 +490,8 @@ impl WorkerCore {
             "rtpPacketsReceived": c.rtp_packets_received,
             "rtpPacketsSent": c.rtp_packets_sent,
             "rtcpPacketsReceived": c.rtcp_packets_received,
-            "rtcpMux": t.plain().rtcp_mux(),
-            "comedia": t.plain().comedia,
+            "rtcpMux": p.rtcp_mux(),
+            "comedia": p.comedia,
         }]))
     }
 
@@ -668,7 +699,7 @@ impl WorkerCore {
                 message: format!("cannot consume producer {}: no common codec", o.producer_id),
             });
         }
-        let rtp_parameters =
+        let mut rtp_parameters =
             ortc::get_consumer_rtp_parameters(&producer.consumable, &o.rtp_capabilities, false)?;
         let ssrc = rtp_parameters
             .encodings
@@ -683,6 +714,15 @@ impl WorkerCore {
         let source_ssrc = producer.streams[0].ssrc;
         let kind = producer.kind;
         let producer_paused = producer.paused;
+        // mediasoup gives every consumer of a WebRTC transport a mid of its own, which the
+        // browser's SDP uses, and rewrites the MID header extension to it (RFC 8843 §15).
+        if let Some(mid) = self.next_consumer_mid(t) {
+            rtp_parameters.mid = Some(mid);
+        }
+        let mid_rewrite = match (mid_extension(&rtp_parameters), &rtp_parameters.mid) {
+            (Some(id), Some(mid)) => Some((id, mid.as_bytes().into())),
+            _ => None,
+        };
         let idx = self.consumers.insert(Consumer {
             id: o.id,
             producer: p,
@@ -695,6 +735,7 @@ impl WorkerCore {
             source_ssrc,
             pt_map,
             ext_map,
+            mid_rewrite,
             seq: SeqManager::new(clock_rate, rand::random(), rand::random()),
             packets: 0,
             bytes: 0,
@@ -813,7 +854,10 @@ impl WorkerCore {
             return;
         };
         let transport = &mut self.transports[t];
-        let p = transport.plain_mut();
+        let Some(p) = transport.plain_mut() else {
+            self.counters.drop(DropReason::UnknownSocket);
+            return;
+        };
         let expected = if is_rtcp_sock {
             p.rtcp_remote
         } else {
@@ -848,7 +892,29 @@ impl WorkerCore {
         }
         let transport = &mut self.transports[t];
         transport.counters.bytes_received += data.len() as u64;
-        match classify(data) {
+        let kind = classify(data);
+        let p = transport.plain_mut().expect("checked above");
+        let data = if p.srtp_local.is_none() {
+            data
+        } else {
+            let Some(srtp) = p.srtp.as_mut() else {
+                self.counters.drop(DropReason::NoSrtp);
+                return;
+            };
+            let opened = match kind {
+                PacketKind::Rtp => srtp.inbound.unprotect_rtp(data),
+                PacketKind::Rtcp => srtp.inbound.unprotect_rtcp(data),
+                _ => Ok(data.len()),
+            };
+            match opened {
+                Ok(n) => &mut data[..n],
+                Err(_) => {
+                    self.counters.drop(DropReason::SrtpUnprotect);
+                    return;
+                }
+            }
+        };
+        match kind {
             PacketKind::Rtp if !is_rtcp_sock => self.on_rtp(now, t, data, tx),
             PacketKind::Rtcp => self.on_rtcp(now, t, data, tx),
             PacketKind::Stun | PacketKind::Dtls => self.counters.drop(DropReason::Unsupported),
@@ -911,26 +977,41 @@ impl WorkerCore {
             };
             let out_ssrc = consumer.ssrc;
             let ext_map = consumer.ext_map.as_deref();
+            let mid = consumer.mid_rewrite.as_ref();
+            let srtp = ct.srtp_outbound();
+            let mut out_len = len;
             let sent = tx.send_with(sock, dest, |buf| {
                 let out = &mut buf[..len];
                 out.copy_from_slice(data);
                 rtp::rewrite_fixed_header(out, out_pt, out_seq, out_ts, out_ssrc);
-                if let Some(map) = ext_map
+                if (ext_map.is_some() || mid.is_some())
                     && let Ok(mut m) = rtp::RtpPacketMut::parse(out)
                 {
-                    m.remap_extension_ids(map);
+                    if let Some(map) = ext_map {
+                        m.remap_extension_ids(map);
+                    }
+                    if let Some((id, value)) = mid {
+                        m.set_or_clear_extension(*id, value);
+                    }
                 }
-                len
+                if let Some(ctx) = srtp {
+                    // A failure (no SSRC slot left) leaves nothing worth sending: an empty
+                    // datagram, counted below.
+                    out_len = ctx.protect_rtp(buf, len).unwrap_or(0);
+                }
+                out_len
             });
-            if sent {
+            if sent && out_len > 0 {
                 consumer.packets += 1;
-                consumer.bytes += len as u64;
+                consumer.bytes += out_len as u64;
                 consumer.rtp_stream.payload_bytes += payload_len;
                 ct.counters.rtp_packets_sent += 1;
-                ct.counters.bytes_sent += len as u64;
+                ct.counters.bytes_sent += out_len as u64;
                 counters.rtp_forwarded += 1;
                 counters.packets_out += 1;
-                counters.bytes_out += len as u64;
+                counters.bytes_out += out_len as u64;
+            } else if sent {
+                counters.drop(DropReason::SrtpProtect);
             } else {
                 counters.drop(DropReason::NoSendBuffer);
             }
@@ -980,6 +1061,14 @@ fn payload_type_map(producer: &Producer, consumer: &RtpParameters) -> [u8; 128] 
         }
     }
     map
+}
+
+/// The id of the MID header extension (RFC 8843 §15) in `p`, if negotiated.
+fn mid_extension(p: &RtpParameters) -> Option<u8> {
+    p.header_extensions
+        .iter()
+        .find(|e| e.uri == "urn:ietf:params:rtp-hdrext:sdes:mid")
+        .map(|e| e.id)
 }
 
 /// Consumer header extension id for each producer id, or `None` when they are the same.

@@ -200,11 +200,21 @@ fn send_rtcp<T: Transmit>(
     let Some((sock, dest)) = transport.rtcp_destination() else {
         return false;
     };
+    // WebRTC and SDES-SRTP transports: SRTCP (RFC 3711 §3.4), protected in the send buffer,
+    // whose tail room (MAX_DATAGRAM − RTCP_BUDGET) holds the tag and index.
+    let srtp = transport.srtp_outbound();
     let mut len = 0;
     let sent = tx.send_with(sock, dest, |buf| {
         len = fill(&mut buf[..RTCP_BUDGET]);
+        if let Some(ctx) = srtp {
+            len = ctx.protect_rtcp(buf, len).unwrap_or(0);
+        }
         len
     });
+    if sent && len == 0 {
+        counters.drop(DropReason::SrtpProtect);
+        return false;
+    }
     if sent {
         counters.rtcp_out += 1;
         counters.packets_out += 1;

@@ -20,17 +20,31 @@ pub enum DropReason {
     NoSendBuffer,
     /// A protocol this transport does not speak (e.g. STUN on a plain transport).
     Unsupported,
-    /// A datagram on the shared port whose flow no worker owns.
+    /// A datagram on the shared port whose flow no worker owns: DTLS, SRTP or anything but
+    /// STUN from an address no ICE agent validated.
     UnknownFlow,
     /// The owning worker's hand-off queue was full.
     HandoffQueueFull,
     /// A packet older than a consumer's sync point after a resume (would go backwards).
     Stale,
+    /// STUN on the shared port whose USERNAME names no transport (or none at all).
+    UnknownUfrag,
+    /// A STUN message a transport's ICE agent refused (bad FINGERPRINT, USERNAME or
+    /// MESSAGE-INTEGRITY, not a Binding request): never answered.
+    StunRejected,
+    /// SRTP/SRTCP on a WebRTC transport whose DTLS handshake has not produced keys (or failed).
+    NoSrtp,
+    /// SRTP/SRTCP that failed authentication, the replay check, or parsing.
+    SrtpUnprotect,
+    /// A consumer's packet could not be protected (no SSRC slot left).
+    SrtpProtect,
+    /// A DTLS record the control plane wanted sent found no selected tuple (it retransmits).
+    DtlsNoTuple,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`WorkerCounters::drops`].
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Malformed,
         DropReason::UnknownSocket,
         DropReason::UnknownSource,
@@ -42,6 +56,12 @@ impl DropReason {
         DropReason::UnknownFlow,
         DropReason::HandoffQueueFull,
         DropReason::Stale,
+        DropReason::UnknownUfrag,
+        DropReason::StunRejected,
+        DropReason::NoSrtp,
+        DropReason::SrtpUnprotect,
+        DropReason::SrtpProtect,
+        DropReason::DtlsNoTuple,
     ];
 
     /// The label used in `/metrics`.
@@ -58,6 +78,12 @@ impl DropReason {
             DropReason::UnknownFlow => "unknown_flow",
             DropReason::HandoffQueueFull => "handoff_queue_full",
             DropReason::Stale => "stale",
+            DropReason::UnknownUfrag => "unknown_ufrag",
+            DropReason::StunRejected => "stun_rejected",
+            DropReason::NoSrtp => "no_srtp",
+            DropReason::SrtpUnprotect => "srtp_unprotect",
+            DropReason::SrtpProtect => "srtp_protect",
+            DropReason::DtlsNoTuple => "dtls_no_tuple",
         }
     }
 }

@@ -46,6 +46,27 @@ pub enum Event {
         /// Its tuple.
         tuple: TransportTuple,
     },
+    /// A WebRTC transport's ICE state changed (mediasoup's `icestatechange`).
+    TransportIceState {
+        /// The transport.
+        transport_id: Uuid,
+        /// `new`, `connected`, `completed`, `disconnected` or `closed`.
+        ice_state: &'static str,
+    },
+    /// A WebRTC transport's selected tuple changed (mediasoup's `iceselectedtuplechange`).
+    TransportIceSelectedTuple {
+        /// The transport.
+        transport_id: Uuid,
+        /// The new tuple.
+        tuple: TransportTuple,
+    },
+    /// A WebRTC transport's DTLS state changed (mediasoup's `dtlsstatechange`).
+    TransportDtlsState {
+        /// The transport.
+        transport_id: Uuid,
+        /// `connecting`, `connected`, `failed` or `closed`.
+        dtls_state: &'static str,
+    },
     /// A router closed.
     RouterClose {
         /// The router.
@@ -64,6 +85,9 @@ impl Event {
             Event::ConsumerProducerResume { .. } => "consumer.producerresume",
             Event::TransportClose { .. } => "transport.close",
             Event::TransportTuple { .. } => "transport.tuple",
+            Event::TransportIceState { .. } => "transport.icestatechange",
+            Event::TransportIceSelectedTuple { .. } => "transport.iceselectedtuplechange",
+            Event::TransportDtlsState { .. } => "transport.dtlsstatechange",
             Event::RouterClose { .. } => "router.close",
         }
     }

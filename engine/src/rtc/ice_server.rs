@@ -295,6 +295,21 @@ fn random_ice_string<R: Rng + ?Sized>(rng: &mut R, len: usize) -> String {
         .collect()
 }
 
+fn check_credentials(ufrag: &str, password: &str) -> Result<(), IceError> {
+    if !(4..=256).contains(&ufrag.len()) || !is_ice_chars(ufrag) {
+        return Err(IceError::BadUsernameFragment);
+    }
+    if !(22..=256).contains(&password.len()) || !is_ice_chars(password) {
+        return Err(IceError::BadPassword);
+    }
+    Ok(())
+}
+
+/// A random string of `len` characters usable as (part of) an ICE ufrag or password.
+pub fn random_ice_chars<R: Rng + ?Sized>(rng: &mut R, len: usize) -> String {
+    random_ice_string(rng, len)
+}
+
 fn is_ice_chars(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
@@ -334,12 +349,7 @@ impl IceServer {
     /// An agent with the given credentials (RFC 8839 §5.4: ufrag of 4 to 256 and password of 22
     /// to 256 `ice-char`s).
     pub fn with_credentials(ufrag: &str, password: &str) -> Result<Self, IceError> {
-        if !(4..=256).contains(&ufrag.len()) || !is_ice_chars(ufrag) {
-            return Err(IceError::BadUsernameFragment);
-        }
-        if !(22..=256).contains(&password.len()) || !is_ice_chars(password) {
-            return Err(IceError::BadPassword);
-        }
+        check_credentials(ufrag, password)?;
         Ok(Self::from_credentials(Credentials::new(
             ufrag.to_owned(),
             password.to_owned(),
@@ -612,7 +622,24 @@ impl IceServer {
 
     /// As [`IceServer::restart_ice`], with credentials from `rng`.
     pub fn restart_ice_with_rng<R: Rng + ?Sized>(&mut self, now: Instant, rng: &mut R) {
-        let fresh = Credentials::generate(rng);
+        self.restart_with(now, Credentials::generate(rng));
+    }
+
+    /// As [`IceServer::restart_ice`], with the given credentials (the rules of
+    /// [`IceServer::with_credentials`]). The core uses it to keep its worker's prefix in the
+    /// ufrag.
+    pub fn restart_ice_with_credentials(
+        &mut self,
+        now: Instant,
+        ufrag: &str,
+        password: &str,
+    ) -> Result<(), IceError> {
+        check_credentials(ufrag, password)?;
+        self.restart_with(now, Credentials::new(ufrag.to_owned(), password.to_owned()));
+        Ok(())
+    }
+
+    fn restart_with(&mut self, now: Instant, fresh: Credentials) {
         let previous = std::mem::replace(&mut self.current, fresh);
         if let Some(older) = self.old.replace(previous) {
             self.events

@@ -25,19 +25,27 @@ mod seq_manager;
 mod slab;
 mod transport;
 
+pub mod webrtc_dtls;
+pub mod webrtc_peer;
+pub mod webrtc_transport;
+
 pub mod ice_server;
 pub mod ortc;
 pub mod rtp_parameters;
 pub mod supported_rtp_capabilities;
 
 #[cfg(test)]
+mod plain_srtp_tests;
+#[cfg(test)]
 mod rtcp_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod webrtc_tests;
 
 pub use self::core::{
     ConsumeOptions, ConsumeReply, PlainTransportOptions, PlainTransportReply, ProduceOptions,
-    ProduceReply, RouterReply, WorkerCore,
+    ProduceReply, RouterReply, SharedOutcome, WorkerCore,
 };
 pub use counters::{DropReason, WorkerCounters};
 pub use events::Event;

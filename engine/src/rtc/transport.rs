@@ -1,5 +1,6 @@
-//! Transports: where media enters and leaves a router. Only the plain (RTP over UDP) transport
-//! exists so far; WebRTC and pipe transports extend [`TransportKind`].
+//! Transports: where media enters and leaves a router: plain (RTP over UDP on a port of its
+//! own) and WebRTC (ICE-lite, DTLS-SRTP on the shared media port, see
+//! [`super::webrtc_transport`]); pipe transports will extend [`TransportKind`].
 //!
 //! A plain transport owns one UDP socket (two when `rtcpMux` is off), bound by the worker on a
 //! port of its own from `--rtc-ports`, as mediasoup's PlainTransport has its own tuple. Its remote
@@ -11,6 +12,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::webrtc_transport::WebRtcTransport;
 use crate::net::SockId;
 
 /// A transport's 5-tuple as mediasoup reports it.
@@ -53,6 +55,10 @@ pub(crate) struct PlainTransport {
     pub(crate) rtcp_remote: Option<SocketAddr>,
     pub(crate) comedia: bool,
     pub(crate) connected: bool,
+    /// SDES-SRTP: our suite and `key ‖ salt`, when created with `enableSrtp`.
+    pub(crate) srtp_local: Option<(crate::crypto::srtp::SrtpProfile, Vec<u8>)>,
+    /// Both contexts, once the remote's key came with `connect`.
+    pub(crate) srtp: Option<Box<crate::crypto::srtp::SrtpSession>>,
 }
 
 impl PlainTransport {
@@ -72,6 +78,7 @@ impl PlainTransport {
 #[derive(Debug)]
 pub(crate) enum TransportKind {
     Plain(PlainTransport),
+    WebRtc(Box<WebRtcTransport>),
 }
 
 /// Per-transport traffic counters (mediasoup's transport stats).
@@ -98,33 +105,58 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
-    pub(crate) fn plain(&self) -> &PlainTransport {
-        match &self.kind {
-            TransportKind::Plain(p) => p,
+    pub(crate) fn plain_mut(&mut self) -> Option<&mut PlainTransport> {
+        match &mut self.kind {
+            TransportKind::Plain(p) => Some(p),
+            TransportKind::WebRtc(_) => None,
         }
     }
 
-    pub(crate) fn plain_mut(&mut self) -> &mut PlainTransport {
+    pub(crate) fn webrtc(&self) -> Option<&WebRtcTransport> {
+        match &self.kind {
+            TransportKind::WebRtc(w) => Some(w),
+            TransportKind::Plain(_) => None,
+        }
+    }
+
+    pub(crate) fn webrtc_mut(&mut self) -> Option<&mut WebRtcTransport> {
         match &mut self.kind {
-            TransportKind::Plain(p) => p,
+            TransportKind::WebRtc(w) => Some(w),
+            TransportKind::Plain(_) => None,
         }
     }
 
     /// Where RTP for this transport's remote goes, and from which socket.
     #[inline]
     pub(crate) fn rtp_destination(&self) -> Option<(SockId, SocketAddr)> {
-        let p = self.plain();
-        p.remote.map(|r| (p.sock, r))
+        match &self.kind {
+            // A transport that asked for SRTP sends nothing until it is keyed.
+            TransportKind::Plain(p) if p.srtp_local.is_some() && p.srtp.is_none() => None,
+            TransportKind::Plain(p) => p.remote.map(|r| (p.sock, r)),
+            TransportKind::WebRtc(w) => w.media_destination(),
+        }
+    }
+
+    /// The outbound SRTP context of a keyed WebRTC transport.
+    #[inline]
+    pub(crate) fn srtp_outbound(&mut self) -> Option<&mut crate::crypto::srtp::SrtpContext> {
+        match &mut self.kind {
+            TransportKind::WebRtc(w) => w.srtp.as_mut().map(|s| &mut s.outbound),
+            TransportKind::Plain(p) => p.srtp.as_mut().map(|s| &mut s.outbound),
+        }
     }
 
     /// Where RTCP for this transport's remote goes, and from which socket (the RTCP socket
     /// and port when `rtcpMux` is off).
     pub(crate) fn rtcp_destination(&self) -> Option<(SockId, SocketAddr)> {
         match &self.kind {
+            // Nothing, not even RTCP, before an SRTP transport is keyed.
+            TransportKind::Plain(p) if p.srtp_local.is_some() && p.srtp.is_none() => None,
             TransportKind::Plain(p) => match p.rtcp {
                 Some((sock, _)) => p.rtcp_remote.map(|r| (sock, r)),
                 None => p.remote.map(|r| (p.sock, r)),
             },
+            TransportKind::WebRtc(w) => w.media_destination(),
         }
     }
 
@@ -134,8 +166,11 @@ impl Transport {
         (self.id.as_u128() as u32).max(1)
     }
 
+    /// The local address and, once known, the remote (a WebRTC transport's selected tuple).
     pub(crate) fn tuple(&self) -> TransportTuple {
-        let p = self.plain();
-        TransportTuple::new(p.local, p.remote)
+        match &self.kind {
+            TransportKind::Plain(p) => TransportTuple::new(p.local, p.remote),
+            TransportKind::WebRtc(w) => TransportTuple::new(w.local, w.ice.selected_tuple()),
+        }
     }
 }

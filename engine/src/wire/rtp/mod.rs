@@ -467,6 +467,30 @@ impl<'a> RtpPacketMut<'a> {
         Some(&mut self.buf[s + el.data..s + el.end])
     }
 
+    /// Writes `value` into the first extension element with `id` when it has exactly that
+    /// length; otherwise overwrites the whole element with zero bytes, which receivers skip as
+    /// padding (RFC 8285 §4.2), since an element cannot grow or shrink in place. Returns
+    /// whether the value was written. A packet without the element is left as it is.
+    pub fn set_or_clear_extension(&mut self, id: u8, value: &[u8]) -> bool {
+        let Some((s, e, form)) = self.ext_block() else {
+            return false;
+        };
+        let mut pos = 0;
+        while let Some(el) = next_element(&self.buf[s..e], form, pos) {
+            pos = el.end;
+            if el.id != id {
+                continue;
+            }
+            if el.end - el.data == value.len() {
+                self.buf[s + el.data..s + el.end].copy_from_slice(value);
+                return true;
+            }
+            self.buf[s + el.start..s + el.end].fill(0);
+            return false;
+        }
+        false
+    }
+
     /// Rewrites every extension element's id in place: the new id is `map[old]`. A mapped value of
     /// 0 means the consumer did not negotiate that extension: the element (header and data) is
     /// overwritten with zero bytes, which receivers skip as padding (RFC 8285 §4.2, §4.3). In the
