@@ -22,6 +22,15 @@ pub struct Cli {
 pub enum Command {
     /// Plain RTP: P producers, C consumers each, through Sluice and through the floor.
     Plain(PlainArgs),
+    /// WebRTC: N players per match, each sends Opus-shaped audio and receives every other player.
+    AudioMatch(AudioMatchArgs),
+    /// WebRTC: P publishers of VP8-shaped video per room, S subscribers receiving every publisher.
+    VideoRoom(VideoRoomArgs),
+    /// WebRTC: audio matches run while K clients join at once; latency before vs during, and
+    /// the joiners' time to first media.
+    JoinStorm(JoinStormArgs),
+    /// An SVG chart of WebRTC JSON reports: CPU per packet and p99 against load.
+    Chart(ChartArgs),
     /// The floor forwarder (started by `plain`; receives and re-sends, no RTP logic).
     #[command(hide = true)]
     Floor(FloorArgs),
@@ -119,6 +128,143 @@ pub struct PlainArgs {
     pub wrapper: Option<String>,
 }
 
+/// An SFU the WebRTC scenarios drive.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Sluice,
+    Mediasoup,
+}
+
+impl TargetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sluice => "sluice",
+            Self::Mediasoup => "mediasoup",
+        }
+    }
+}
+
+/// Flags every WebRTC scenario shares.
+#[derive(Args, Debug, Clone)]
+pub struct RtcArgs {
+    /// SFUs to run, in order, each under the same load (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "sluice")]
+    pub target: Vec<TargetKind>,
+    /// Measurement window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Time for ICE, DTLS and the first key frames before the window opens, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub warmup: f64,
+    /// Worker threads of Sluice (`--workers`) and mediasoup workers (processes).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Sluice's I/O backend.
+    #[arg(long, value_enum, default_value_t = IoChoice::Uring)]
+    pub io: IoChoice,
+    /// The `sluice` binary [default: `sluice` next to this executable].
+    #[arg(long)]
+    pub sluice_bin: Option<PathBuf>,
+    /// Directory of the mediasoup peer's `server.js` [default: bench-harness/peers/mediasoup
+    /// of this source tree]. Its `node_modules` (or `NODE_PATH`) and worker binary
+    /// (`MEDIASOUP_WORKER_BIN`) come from `setup.sh`.
+    #[arg(long)]
+    pub mediasoup_dir: Option<PathBuf>,
+    /// Write every figure as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Run the set of targets this many times, interleaved.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// After the window, how long to keep receiving late packets, milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub drain_ms: u64,
+    /// Core for the load thread [default: the last core when there are more cores than
+    /// workers; else unpinned].
+    #[arg(long)]
+    pub harness_core: Option<usize>,
+    /// Interval of the clients' ICE consent checks (RFC 7675), seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub consent_s: f64,
+    /// Audio datagram size before SRTP (RTP header included): Opus at ~32 kbit/s, 20 ms.
+    #[arg(long, default_value_t = 100)]
+    pub audio_size: usize,
+    /// Audio packets per second per producer (20 ms Opus frames).
+    #[arg(long, default_value_t = 50)]
+    pub audio_rate: u32,
+    /// Video datagram size before SRTP.
+    #[arg(long, default_value_t = 1100)]
+    pub video_size: usize,
+    /// Video packets per second per producer (~1 Mbit/s at 1100 bytes).
+    #[arg(long, default_value_t = 110)]
+    pub video_rate: u32,
+    /// Video packets per frame (the marker bit ends a frame).
+    #[arg(long, default_value_t = 4)]
+    pub frame_packets: u64,
+    /// A key frame every this many video packets (220 ≈ 2 s at 110 pkt/s).
+    #[arg(long, default_value_t = 220)]
+    pub key_every: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AudioMatchArgs {
+    /// Players per match (each produces once and consumes every other player).
+    #[arg(long, default_value_t = 4)]
+    pub players: usize,
+    /// Matches, each in a router of its own.
+    #[arg(long, default_value_t = 1)]
+    pub matches: usize,
+    #[command(flatten)]
+    pub rtc: RtcArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VideoRoomArgs {
+    /// Publishers per room.
+    #[arg(long, default_value_t = 2)]
+    pub publishers: usize,
+    /// Subscribers per room, each consuming every publisher of the room.
+    #[arg(long, default_value_t = 4)]
+    pub subscribers: usize,
+    /// Rooms, each in a router of its own.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    #[command(flatten)]
+    pub rtc: RtcArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct JoinStormArgs {
+    /// Players per running match.
+    #[arg(long, default_value_t = 4)]
+    pub players: usize,
+    /// Running matches.
+    #[arg(long, default_value_t = 4)]
+    pub matches: usize,
+    /// Clients that join at once; joiner k consumes every player of match k mod matches.
+    #[arg(long, default_value_t = 20)]
+    pub joiners: usize,
+    /// API connections the joiners use in parallel.
+    #[arg(long, default_value_t = 8)]
+    pub parallel: usize,
+    /// Length of the storm window (from the first join), seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub storm_s: f64,
+    #[command(flatten)]
+    pub rtc: RtcArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ChartArgs {
+    /// The SVG to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// JSON reports of `audio-match`, `video-room` or `join-storm` (`--json`), one point each.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct FloorArgs {
     #[arg(long, value_enum, default_value_t = IoChoice::Uring)]
@@ -162,6 +308,36 @@ mod tests {
         assert_eq!((a.producers, a.consumers, a.size), (1, 4, 1200));
         assert_eq!(a.io.kinds(), vec![IoKind::Mmsg]);
         assert_eq!(IoChoice::Both.kinds(), vec![IoKind::Uring, IoKind::Mmsg]);
+    }
+
+    #[test]
+    fn webrtc_scenarios_parse_sizes_and_targets() {
+        let cli = Cli::try_parse_from([
+            "sluice-bench",
+            "audio-match",
+            "--players",
+            "6",
+            "--matches",
+            "3",
+            "--target",
+            "sluice,mediasoup",
+        ])
+        .unwrap();
+        let Command::AudioMatch(a) = cli.command else {
+            panic!("expected audio-match");
+        };
+        assert_eq!((a.players, a.matches), (6, 3));
+        assert_eq!(
+            a.rtc.target,
+            vec![TargetKind::Sluice, TargetKind::Mediasoup]
+        );
+        assert_eq!((a.rtc.audio_rate, a.rtc.video_rate), (50, 110));
+        let cli = Cli::try_parse_from(["sluice-bench", "join-storm", "--joiners", "50"]).unwrap();
+        let Command::JoinStorm(j) = cli.command else {
+            panic!("expected join-storm");
+        };
+        assert_eq!((j.joiners, j.players, j.matches), (50, 4, 4));
+        assert_eq!(j.rtc.target, vec![TargetKind::Sluice]);
     }
 
     #[test]

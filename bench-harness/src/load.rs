@@ -103,7 +103,7 @@ impl<T> LoadThread<T> {
     }
 }
 
-fn spawn_load<T: Send + 'static>(
+pub fn spawn_load<T: Send + 'static>(
     name: &str,
     core: Option<core_affinity::CoreId>,
     body: impl FnOnce() -> Result<T, BenchError> + Send + 'static,

@@ -7,6 +7,11 @@
 //! engine's own I/O backends, and gives Sluice's CPU per packet as a ratio to it. Numbers and
 //! their reading live in docs/BENCHMARKS.md, never in tests.
 //!
+//! `sluice-bench audio-match | video-room | join-storm` simulate many WebRTC clients in one
+//! thread (ICE, DTLS, SRTP, RTCP receiver reports) against `--target sluice,mediasoup`, and
+//! report per target and the ratios between them (`rtc_client`, `rtc_load`, `rtc_run`,
+//! `mediasoup`).
+//!
 //! Files: `cli` (flags), `stamp` (packet format), `load` (sender and receiver threads), `cpu`
 //! (`/proc` accounting), `sluice` (starting Sluice, driving its API), `floor` (the minimal
 //! forwarder), `target` (child processes, free ports), `run` (one run's sequence), `report`
@@ -16,12 +21,17 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod chart;
 mod cli;
 mod cpu;
 mod error;
 mod floor;
 mod load;
+mod mediasoup;
 mod report;
+mod rtc_client;
+mod rtc_load;
+mod rtc_run;
 mod run;
 mod sluice;
 mod stamp;
@@ -34,6 +44,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Plain(a) => plain(a),
+        Command::AudioMatch(a) => webrtc(rtc_run::Shape::audio_match(a), &a.rtc, None),
+        Command::VideoRoom(a) => webrtc(rtc_run::Shape::video_room(a), &a.rtc, None),
+        Command::JoinStorm(a) => webrtc(rtc_run::Shape::join_storm(a), &a.rtc, Some(a)),
+        Command::Chart(a) => chart::run(&a.inputs, &a.out),
         Command::Floor(a) => floor::serve(a),
     };
     match result {
@@ -43,6 +57,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn webrtc(
+    shape: rtc_run::Shape,
+    a: &cli::RtcArgs,
+    storm: Option<&cli::JoinStormArgs>,
+) -> Result<(), BenchError> {
+    let report = rtc_run::run(shape, a, storm)?;
+    print!("{}", rtc_run::markdown(&report));
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| BenchError::Target(format!("JSON: {e}")))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| BenchError::io(path.display().to_string(), e))?;
+    }
+    Ok(())
 }
 
 fn plain(a: &cli::PlainArgs) -> Result<(), BenchError> {

@@ -304,7 +304,7 @@ impl Bench<'_> {
 }
 
 /// `nproc`, kernel release, CPU model and the time of the run.
-fn machine() -> serde_json::Value {
+pub fn machine() -> serde_json::Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()

@@ -23,14 +23,15 @@ use crate::target::{self, TargetProcess};
 /// How long `sluice serve` may take to answer `/v1/health`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A blocking client of one Sluice's control API.
+/// A blocking client of one Sluice's control API (or the mediasoup peer's same API).
+#[derive(Clone)]
 pub struct Api {
     base: String,
     http: reqwest::blocking::Client,
 }
 
 impl Api {
-    fn new(http_port: u16) -> Result<Self, BenchError> {
+    pub fn new(http_port: u16) -> Result<Self, BenchError> {
         let http = reqwest::blocking::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))

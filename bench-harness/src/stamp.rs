@@ -75,6 +75,12 @@ pub fn encode(out: &mut [u8], stamp: Stamp) {
 /// Reads the stamp of a received RTP datagram: after its fixed header and any CSRCs and header
 /// extension (Sluice may add or rewrite extensions). `None` when the datagram is not ours.
 pub fn decode_packet(datagram: &[u8]) -> Option<Stamp> {
+    decode_packet_after(datagram, 0)
+}
+
+/// As [`decode_packet`], for a payload that starts with `prefix` codec bytes before the stamp
+/// (the VP8 payload descriptor of the WebRTC scenarios, RFC 7741 §4.2).
+pub fn decode_packet_after(datagram: &[u8], prefix: usize) -> Option<Stamp> {
     let first = *datagram.first()?;
     if first >> 6 != 2 {
         return None;
@@ -86,7 +92,7 @@ pub fn decode_packet(datagram: &[u8]) -> Option<Stamp> {
         let words = datagram.get(off + 2..off + 4)?;
         off += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
     }
-    decode(datagram.get(off..)?)
+    decode(datagram.get(off + prefix..)?)
 }
 
 /// Reads a stamp from the start of `payload`. `None` when too short or the magic is wrong.
