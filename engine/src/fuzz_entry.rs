@@ -150,7 +150,9 @@ pub fn rtp(data: &[u8]) -> bool {
     true
 }
 
-fn rtcp_packet(p: &RtcpPacket<'_>) {
+/// Calls every accessor of `p` and checks the bounds its parser promises (also used by the
+/// in-tree robustness tests, `wire::fuzz_tests`).
+pub(crate) fn rtcp_packet(p: &RtcpPacket<'_>) {
     let _ = p.packet_type();
     match p {
         RtcpPacket::SenderReport(sr) => {
