@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sluice_engine::crypto::srtp::SrtpProfile;
 use sluice_engine::io::IoKind;
 
 #[derive(Parser, Debug)]
@@ -70,6 +71,27 @@ pub enum Codec {
     Vp8,
 }
 
+/// SDES-SRTP suite of `plain --srtp`, by its SDES name (RFC 4568 §6.2, RFC 7714 §14.1).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SrtpSuite {
+    #[value(name = "AEAD_AES_128_GCM")]
+    AeadAes128Gcm,
+    #[value(name = "AEAD_AES_256_GCM")]
+    AeadAes256Gcm,
+    #[value(name = "AES_CM_128_HMAC_SHA1_80")]
+    AesCm128HmacSha1_80,
+}
+
+impl SrtpSuite {
+    pub fn profile(self) -> SrtpProfile {
+        match self {
+            Self::AeadAes128Gcm => SrtpProfile::AeadAes128Gcm,
+            Self::AeadAes256Gcm => SrtpProfile::AeadAes256Gcm,
+            Self::AesCm128HmacSha1_80 => SrtpProfile::AesCm128HmacSha1_80,
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct PlainArgs {
     /// Producers (each with a router and a plain transport of its own).
@@ -126,6 +148,11 @@ pub struct PlainArgs {
     /// CPU times are then the wrapper's, not the forwarder's.
     #[arg(long)]
     pub wrapper: Option<String>,
+    /// SDES-SRTP on both sides of Sluice with this suite: the harness protects what it sends
+    /// and unprotects what it receives (its cost is in the harness columns); `--size` is then
+    /// the RTP size before the SRTP tag. The floor stays plain: it is the floor.
+    #[arg(long, value_enum)]
+    pub srtp: Option<SrtpSuite>,
 }
 
 /// An SFU the WebRTC scenarios drive.
@@ -308,6 +335,25 @@ mod tests {
         assert_eq!((a.producers, a.consumers, a.size), (1, 4, 1200));
         assert_eq!(a.io.kinds(), vec![IoKind::Mmsg]);
         assert_eq!(IoChoice::Both.kinds(), vec![IoKind::Uring, IoKind::Mmsg]);
+        assert_eq!(a.srtp, None, "SRTP is off unless asked for");
+    }
+
+    #[test]
+    fn srtp_takes_the_sdes_suite_names() {
+        for (name, profile) in [
+            ("AEAD_AES_128_GCM", SrtpProfile::AeadAes128Gcm),
+            ("AEAD_AES_256_GCM", SrtpProfile::AeadAes256Gcm),
+            ("AES_CM_128_HMAC_SHA1_80", SrtpProfile::AesCm128HmacSha1_80),
+        ] {
+            let cli = Cli::try_parse_from(["sluice-bench", "plain", "--srtp", name]).unwrap();
+            let Command::Plain(a) = cli.command else {
+                panic!("expected plain");
+            };
+            let suite = a.srtp.expect("parsed");
+            assert_eq!(suite.profile(), profile);
+            assert_eq!(suite.profile().name(), name, "the API gets the same name");
+        }
+        assert!(Cli::try_parse_from(["sluice-bench", "plain", "--srtp", "ROT13"]).is_err());
     }
 
     #[test]

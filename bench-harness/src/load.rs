@@ -24,11 +24,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use sluice_engine::crypto::srtp::SrtpContext;
 use sluice_engine::io::{Backend, BackendConfig, Handler, IoKind, TxQueue};
 use sluice_engine::net::{SockId, Transmit};
 
 use crate::cpu;
 use crate::error::BenchError;
+use crate::srtp::{self, SdesKey};
 use crate::stamp::{self, RtpFields, Stamp};
 
 /// Highest latency the histogram tracks (10 s, in ns); above is clamped.
@@ -54,6 +56,8 @@ pub struct SendPlan {
     pub tick: Duration,
     pub payload_type: u8,
     pub clock_rate: u32,
+    /// With `--srtp`, each producer's key: every packet is protected after it is written.
+    pub srtp: Option<Vec<SdesKey>>,
 }
 
 /// SSRC of producer `p` (also given to Sluice in `produce`).
@@ -87,6 +91,9 @@ pub struct RecvReport {
     pub misrouted: u64,
     /// Packets truncated or dropped by the receiver's own backend.
     pub rx_errors: u64,
+    /// With `--srtp`, RTP datagrams that failed to unprotect (authentication or replay):
+    /// never counted as received, so they are loss.
+    pub srtp_failures: u64,
 }
 
 /// A running load thread: its thread id (for its CPU time) and its result.
@@ -167,6 +174,20 @@ fn send_loop(
                 .map_err(|e| BenchError::io("sender socket", e))?,
         );
     }
+    let mut contexts: Vec<SrtpContext> = match &plan.srtp {
+        Some(keys) if keys.len() == producers => keys
+            .iter()
+            .map(SdesKey::context)
+            .collect::<Result<_, _>>()?,
+        Some(keys) => {
+            return Err(BenchError::Target(format!(
+                "{} SRTP keys for {producers} producers",
+                keys.len()
+            )));
+        }
+        None => Vec::new(),
+    };
+    let mut srtp_errors = 0u64;
     let ts_step = (plan.clock_rate / plan.rate.max(1)).max(1);
     let mut report = SendReport {
         measured: vec![0; producers],
@@ -197,8 +218,18 @@ fn send_loop(
                     seq,
                     sent_ns,
                 };
+                let ctx = contexts.get_mut(p);
                 let queued = backend.tx().send_with(sock, plan.dests[p], |buf| {
-                    stamp::write_packet(buf, plan.size, rtp, st)
+                    let n = stamp::write_packet(buf, plan.size, rtp, st);
+                    match ctx.map(|c| c.protect_rtp(buf, n)) {
+                        Some(Ok(m)) => m,
+                        Some(Err(_)) => {
+                            // Cannot happen with a validated --size; sent plain, Sluice drops it.
+                            srtp_errors += 1;
+                            n
+                        }
+                        None => n,
+                    }
                 });
                 if queued && measured {
                     report.measured[p] += 1;
@@ -223,7 +254,7 @@ fn send_loop(
         }
     }
     let st = backend.stats();
-    report.errors = st.tx_errors + st.tx_no_buffer;
+    report.errors = st.tx_errors + st.tx_no_buffer + srtp_errors;
     Ok(report)
 }
 
@@ -237,12 +268,30 @@ struct Receiver {
     latency: Histogram<u64>,
     foreign: u64,
     misrouted: u64,
+    /// With `--srtp`, each stream's context (keys Sluice answered), by stream index.
+    srtp: Vec<SrtpContext>,
+    srtp_failures: u64,
 }
 
 impl Handler for Receiver {
     fn on_datagram(&mut self, sock: SockId, _: SocketAddr, data: &mut [u8], _: &mut TxQueue) {
         let now_ns = self.epoch.elapsed().as_nanos() as u64;
         let stream = self.stream_of.get(sock.0 as usize).copied().flatten();
+        let data = match stream.and_then(|i| self.srtp.get_mut(i)) {
+            // SRTCP (sender reports) shares the socket; it is not ours to count.
+            Some(_) if srtp::is_rtcp(data) => {
+                self.foreign += 1;
+                return;
+            }
+            Some(ctx) => match ctx.unprotect_rtp(data) {
+                Ok(n) => &data[..n],
+                Err(_) => {
+                    self.srtp_failures += 1;
+                    return;
+                }
+            },
+            None => &data[..],
+        };
         let (Some(stream), Some(st)) = (stream, stamp::decode_packet(data)) else {
             self.foreign += 1;
             return;
@@ -262,25 +311,41 @@ impl Handler for Receiver {
 }
 
 /// Starts the receiver on the consumers' sockets, ordered `p × C + c`.
+/// With `srtp`, stream `i` unprotects with `srtp[i]`.
 pub fn spawn_receiver(
     sockets: Vec<UdpSocket>,
     consumers: usize,
+    srtp: Option<Vec<SdesKey>>,
     epoch: Instant,
     ctl: Arc<LoadControl>,
     core: Option<core_affinity::CoreId>,
 ) -> Result<LoadThread<RecvReport>, BenchError> {
     spawn_load("bench-recv", core, move || {
-        recv_loop(sockets, consumers, epoch, &ctl)
+        recv_loop(sockets, consumers, srtp, epoch, &ctl)
     })
 }
 
 fn recv_loop(
     sockets: Vec<UdpSocket>,
     consumers: usize,
+    srtp: Option<Vec<SdesKey>>,
     epoch: Instant,
     ctl: &LoadControl,
 ) -> Result<RecvReport, BenchError> {
     let streams = sockets.len();
+    let srtp = match srtp {
+        Some(keys) if keys.len() == streams => keys
+            .iter()
+            .map(SdesKey::context)
+            .collect::<Result<_, _>>()?,
+        Some(keys) => {
+            return Err(BenchError::Target(format!(
+                "{} SRTP keys for {streams} streams",
+                keys.len()
+            )));
+        }
+        None => Vec::new(),
+    };
     let config = BackendConfig::default().mmsg_batch(64).tx_slots(1);
     let mut backend =
         Backend::with_config(IoKind::Mmsg, config).map_err(|e| BenchError::io("receiver", e))?;
@@ -293,6 +358,8 @@ fn recv_loop(
             .map_err(|e| BenchError::Target(format!("histogram: {e}")))?,
         foreign: 0,
         misrouted: 0,
+        srtp,
+        srtp_failures: 0,
     };
     for (i, s) in sockets.into_iter().enumerate() {
         let id = backend
@@ -319,6 +386,7 @@ fn recv_loop(
         foreign: rx.foreign,
         misrouted: rx.misrouted,
         rx_errors: st.rx_truncated + st.rx_no_buffer,
+        srtp_failures: rx.srtp_failures,
     })
 }
 
@@ -336,6 +404,8 @@ mod tests {
             latency: Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).unwrap(),
             foreign: 0,
             misrouted: 0,
+            srtp: Vec::new(),
+            srtp_failures: 0,
         }
     }
 
@@ -384,5 +454,38 @@ mod tests {
         assert_eq!(rx.misrouted, 1);
         assert_eq!(rx.foreign, 2, "no stamp, and an unknown socket");
         assert_eq!(rx.latency.len(), 4);
+    }
+
+    #[test]
+    fn with_srtp_the_receiver_unprotects_and_counts_failures_as_not_received() {
+        use sluice_engine::crypto::srtp::SrtpProfile;
+        let mut backend = Backend::new(IoKind::Mmsg).unwrap();
+        let epoch = Instant::now();
+        let profile = SrtpProfile::AeadAes128Gcm;
+        let (k0, k1) = (SdesKey::harness(profile, 0), SdesKey::harness(profile, 1));
+        let mut rx = receiver(1, 2, epoch);
+        rx.srtp = vec![k0.context().unwrap(), k1.context().unwrap()];
+        let from: SocketAddr = ([127, 0, 0, 1], 9).into();
+        let protect = |key: &SdesKey, producer: u16| {
+            let mut p = packet(producer, true, 1);
+            let n = p.len();
+            p.resize(n + profile.rtp_overhead(), 0);
+            let m = key.context().unwrap().protect_rtp(&mut p, n).unwrap();
+            p.truncate(m);
+            p
+        };
+        rx.on_datagram(SockId(0), from, &mut protect(&k0, 0), backend.tx());
+        // Stream 1 is producer 1's consumer; a packet under stream 0's key fails there.
+        rx.on_datagram(SockId(1), from, &mut protect(&k0, 1), backend.tx());
+        // Plain RTP where SRTP is expected fails too.
+        rx.on_datagram(SockId(1), from, &mut packet(1, true, 1), backend.tx());
+        rx.on_datagram(SockId(1), from, &mut protect(&k1, 1), backend.tx());
+        // An SRTCP sender report is neither a packet nor a failure.
+        let mut sr = vec![0x80, 200, 0, 6];
+        sr.resize(44, 0);
+        rx.on_datagram(SockId(0), from, &mut sr, backend.tx());
+        assert_eq!(rx.measured, vec![1, 1]);
+        assert_eq!(rx.srtp_failures, 2);
+        assert_eq!(rx.foreign, 1);
     }
 }

@@ -34,6 +34,7 @@ mod rtc_load;
 mod rtc_run;
 mod run;
 mod sluice;
+mod srtp;
 mod stamp;
 mod target;
 

@@ -98,6 +98,8 @@ pub struct Measurement {
     pub foreign: u64,
     pub misrouted: u64,
     pub rx_errors: u64,
+    /// With `--srtp`, received datagrams that failed to unprotect (counted as loss).
+    pub srtp_failures: u64,
     /// Sluice's `/v1/workers` counters after the run (warm-up included); `null` for the floor.
     pub sluice_counters: Option<serde_json::Value>,
 }
@@ -426,6 +428,7 @@ mod tests {
             foreign: 0,
             misrouted: 0,
             rx_errors: 0,
+            srtp_failures: 0,
             sluice_counters: None,
         }
     }

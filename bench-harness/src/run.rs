@@ -25,7 +25,7 @@ use crate::report::{
     self, HarnessCpu, LatencySummary, Measurement, Ratios, RunReport, loss_pct, per_packet,
     util_pct,
 };
-use crate::sluice::{self, io_flag};
+use crate::sluice::{self, SrtpKeys, io_flag};
 use crate::stamp::MIN_PACKET;
 use crate::target::TargetProcess;
 
@@ -76,10 +76,12 @@ fn validate(a: &PlainArgs) -> Result<(), BenchError> {
     if a.rate == 0 {
         return bad("--rate must be at least 1");
     }
-    if a.size < MIN_PACKET || a.size > sluice_engine::net::MAX_DATAGRAM {
+    // With SRTP the tag follows the --size bytes of RTP, and must fit the datagram too.
+    let max_size =
+        sluice_engine::net::MAX_DATAGRAM - a.srtp.map_or(0, |s| s.profile().rtp_overhead());
+    if a.size < MIN_PACKET || a.size > max_size {
         return Err(BenchError::Args(format!(
-            "--size must be in {MIN_PACKET}..={}",
-            sluice_engine::net::MAX_DATAGRAM
+            "--size must be in {MIN_PACKET}..={max_size}"
         )));
     }
     if !(a.duration > 0.0 && a.warmup >= 0.0) {
@@ -131,8 +133,21 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
                 a.producers * (a.consumers + 1),
                 a.wrapper.as_deref(),
             )?;
-            let pt = sluice::build_topology(&mut s, a.codec, receivers, a.consumers)?;
-            let mut m = bench.measure(&mut s.process, pt, repeat, "sluice", io)?;
+            let topo = sluice::build_topology(
+                &mut s,
+                a.codec,
+                receivers,
+                a.consumers,
+                a.srtp.map(|s| s.profile()),
+            )?;
+            let mut m = bench.measure(
+                &mut s.process,
+                topo.payload_type,
+                topo.srtp,
+                repeat,
+                "sluice",
+                io,
+            )?;
             let counters = sluice::worker_totals(&s.api)?;
             m.forwarder_drops = counters["drops"]
                 .as_object()
@@ -145,7 +160,8 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
             let mut f = floor::start(io, a.workers, a.consumers, receivers, a.wrapper.as_deref())?;
             // The floor forwards bytes as they come: any payload type will do.
             let pt = 100;
-            let m = bench.measure(&mut f, pt, repeat, "floor", io)?;
+            // And it stays plain: the floor is forwarding without any RTP or SRTP work.
+            let m = bench.measure(&mut f, pt, None, repeat, "floor", io)?;
             eprintln!("{}", progress(&m));
             measurements.push(m);
         }
@@ -161,6 +177,7 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
             "workers": a.workers, "codec": a.codec, "io": a.io.kinds().into_iter().map(io_flag).collect::<Vec<_>>(),
             "floor_io": a.floor_io.kinds().into_iter().map(io_flag).collect::<Vec<_>>(), "tick_us": a.tick_us,
             "repeat": a.repeat, "drain_ms": a.drain_ms,
+            "srtp": a.srtp.map(|s| s.profile().name()),
             "harness_core": bench.core.map(|c| c.id), "wrapper": a.wrapper, "sluice_bin": bin.display().to_string(),
             "cpu_source": "sum of /proc/<pid>/task/*/schedstat run time (ns); \
                            /proc/<pid>/stat utime+stime as cross-check",
@@ -174,14 +191,18 @@ pub fn plain(a: &PlainArgs) -> Result<RunReport, BenchError> {
 
 fn progress(m: &Measurement) -> String {
     format!(
-        "sluice-bench: rep {} {} {}: {:.0} pkt/s, loss {:.3} %, {} ns/pkt, core {:.0} %",
+        "sluice-bench: rep {} {} {}: {:.0} pkt/s, loss {:.3} % (srtp failures {}), {} ns/pkt, \
+         core {:.0} %, harness send/recv core {:.0}/{:.0} %",
         m.repeat,
         m.forwarder,
         m.io,
         m.forwarded_pps,
         m.loss_pct,
+        m.srtp_failures,
         m.cpu_ns_per_pkt.map_or("–".into(), |v| format!("{v:.0}")),
-        m.core_util_pct
+        m.core_util_pct,
+        m.harness.sender_util_pct,
+        m.harness.receiver_util_pct,
     )
 }
 
@@ -197,6 +218,7 @@ impl Bench<'_> {
         &self,
         target: &mut TargetProcess,
         payload_type: u8,
+        srtp: Option<SrtpKeys>,
         repeat: usize,
         forwarder: &str,
         io: IoKind,
@@ -211,6 +233,7 @@ impl Bench<'_> {
             tick: Duration::from_micros(a.tick_us),
             payload_type,
             clock_rate: sluice::clock_rate(a.codec),
+            srtp: srtp.as_ref().map(|k| k.producers.clone()),
         };
         if plan.dests.len() != a.producers {
             return Err(BenchError::Target(format!(
@@ -223,6 +246,7 @@ impl Bench<'_> {
         let receiver = load::spawn_receiver(
             dup(&sockets.receivers)?,
             a.consumers,
+            srtp.map(|k| k.consumers),
             epoch,
             ctl.clone(),
             core,
@@ -298,6 +322,7 @@ impl Bench<'_> {
             foreign: recv.foreign,
             misrouted: recv.misrouted,
             rx_errors: recv.rx_errors,
+            srtp_failures: recv.srtp_failures,
             sluice_counters: None,
         })
     }

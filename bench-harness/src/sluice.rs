@@ -13,11 +13,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sluice_engine::crypto::srtp::SrtpProfile;
 use sluice_engine::io::IoKind;
 
 use crate::cli::Codec;
 use crate::error::BenchError;
 use crate::load::producer_ssrc;
+use crate::srtp::SdesKey;
 use crate::target::{self, TargetProcess};
 
 /// How long `sluice serve` may take to answer `/v1/health`.
@@ -172,14 +174,42 @@ pub fn clock_rate(codec: Codec) -> u32 {
     }
 }
 
-/// Builds the topology, records each producer's destination address in the process, and
-/// returns the payload type to send.
+/// The SRTP keys of a topology built with `--srtp`.
+#[derive(Clone, Debug)]
+pub struct SrtpKeys {
+    /// What each producer's packets are protected with (given to Sluice in `connect`).
+    pub producers: Vec<SdesKey>,
+    /// What Sluice answered for each consumer's transport, `p × C + c`.
+    pub consumers: Vec<SdesKey>,
+}
+
+/// A built topology: the payload type to send, and the keys when SRTP is on.
+pub struct Topology {
+    pub payload_type: u8,
+    pub srtp: Option<SrtpKeys>,
+}
+
+/// Builds the topology (with SDES-SRTP on every transport when `srtp` names a profile) and
+/// records each producer's destination address in the process.
 pub fn build_topology(
     sluice: &mut Sluice,
     codec: Codec,
     receivers: &[SocketAddr],
     consumers: usize,
-) -> Result<u8, BenchError> {
+    srtp: Option<SrtpProfile>,
+) -> Result<Topology, BenchError> {
+    let transport_body = |comedia: bool| {
+        let mut b = json!({"comedia": comedia, "rtcpMux": true});
+        if let Some(p) = srtp {
+            b["enableSrtp"] = true.into();
+            b["srtpCryptoSuite"] = p.name().into();
+        }
+        b
+    };
+    let mut keys = srtp.map(|_| SrtpKeys {
+        producers: Vec::new(),
+        consumers: Vec::new(),
+    });
     let (cap, kind) = codec_capability(codec);
     let mime = cap["mimeType"].clone();
     let producers = receivers.len() / consumers.max(1);
@@ -201,9 +231,18 @@ pub fn build_topology(
 
         let t = sluice.api.post(
             &format!("/v1/routers/{rid}/plain-transports"),
-            json!({"comedia": true, "rtcpMux": true}),
+            transport_body(true),
         )?;
         let tid = str_field(&t, "id")?;
+        if let (Some(profile), Some(keys)) = (srtp, keys.as_mut()) {
+            // Comedia: the remote's key alone, its address comes with its first packet.
+            let ours = SdesKey::harness(profile, p);
+            sluice.api.post(
+                &format!("/v1/transports/{tid}/connect"),
+                json!({"srtpParameters": ours.to_json()}),
+            )?;
+            keys.producers.push(ours);
+        }
         let port = t["tuple"]["localPort"]
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
@@ -223,16 +262,26 @@ pub fn build_topology(
         )?;
         let producer_id = str_field(&producer, "id")?;
 
-        for r in &receivers[p * consumers..(p + 1) * consumers] {
+        for (c, r) in receivers[p * consumers..(p + 1) * consumers]
+            .iter()
+            .enumerate()
+        {
             let t = sluice.api.post(
                 &format!("/v1/routers/{rid}/plain-transports"),
-                json!({"comedia": false, "rtcpMux": true}),
+                transport_body(false),
             )?;
             let tid = str_field(&t, "id")?;
-            sluice.api.post(
-                &format!("/v1/transports/{tid}/connect"),
-                json!({"ip": r.ip().to_string(), "port": r.port()}),
-            )?;
+            let mut connect = json!({"ip": r.ip().to_string(), "port": r.port()});
+            if let (Some(profile), Some(keys)) = (srtp, keys.as_mut()) {
+                keys.consumers
+                    .push(SdesKey::from_answer(&t["srtpParameters"], profile)?);
+                // Sluice sends nothing until it has our key, though we never send here.
+                let stream = p * consumers + c;
+                connect["srtpParameters"] = SdesKey::harness(profile, (1 << 20) + stream).to_json();
+            }
+            sluice
+                .api
+                .post(&format!("/v1/transports/{tid}/connect"), connect)?;
             let c = sluice.api.post(
                 &format!("/v1/transports/{tid}/consumers"),
                 json!({"producerId": producer_id, "rtpCapabilities": caps}),
@@ -243,7 +292,11 @@ pub fn build_topology(
         }
     }
     sluice.process.dests = dests;
-    payload_type.ok_or_else(|| BenchError::Args("no producers".into()))
+    let payload_type = payload_type.ok_or_else(|| BenchError::Args("no producers".into()))?;
+    Ok(Topology {
+        payload_type,
+        srtp: keys,
+    })
 }
 
 fn str_field(v: &Value, key: &str) -> Result<String, BenchError> {
