@@ -16,155 +16,25 @@
 //! and receive on loopback. Shared, noisy machines:
 //! compare only the two phases of one run.
 
-use std::net::{SocketAddr, UdpSocket};
+#[path = "../tests/webrtc_common/mod.rs"]
+mod webrtc_common;
+
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sluice_engine::crypto::dtls::{
-    DtlsCertificate, DtlsConfig, DtlsParameters, DtlsRole, DtlsSide,
-};
 use sluice_engine::io::IoKind;
-use sluice_engine::rtc::webrtc_dtls::{DtlsDriver, DtlsOutput};
-use sluice_engine::rtc::webrtc_peer::{PeerInput, WebRtcPeer};
-use sluice_engine::rtc::webrtc_transport::{WebRtcTransportOptions, WebRtcTransportReply};
-use sluice_engine::rtc::{ConsumeOptions, ProduceOptions, RtcError};
-use sluice_engine::worker::{DtlsRecord, Request, Response, WorkerConfig, Workers};
-use uuid::Uuid;
+use sluice_engine::rtc::webrtc_peer::PeerInput;
+use webrtc_common::{Client, Sfu, recv};
 
 const PHASE: u32 = 3_000;
 /// The DTLS thread's nice value, as `control/src/webrtc.rs` sets it.
 const DTLS_NICE: i32 = 10;
 
-enum Msg {
-    Record(DtlsRecord),
-    Add(Uuid),
-    Connect(Uuid, DtlsParameters),
-}
-
-fn call(w: &Workers, req: Request) -> Result<Response, RtcError> {
-    let (tx, rx) = mpsc::channel();
-    w.get(0)
-        .expect("worker 0")
-        .send(
-            req,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        )
-        .expect("queued");
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("worker answers")
-}
-
-fn dtls_thread(rx: mpsc::Receiver<Msg>, workers: Arc<Workers>, cert: DtlsCertificate) {
-    // As the control plane's DTLS thread does (`control/src/webrtc.rs`).
-    let _ = sluice_engine::io::thread::set_current_thread_nice(DTLS_NICE);
-    let mut driver = DtlsDriver::new(cert, DtlsConfig::default());
-    loop {
-        let wait = driver
-            .poll_timeout()
-            .map(|t| t.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_millis(100))
-            .min(Duration::from_millis(100));
-        match rx.recv_timeout(wait) {
-            Ok(Msg::Record(r)) => driver.handle_record(Instant::now(), r.transport_id, &r.data),
-            Ok(Msg::Add(id)) => driver.add(id, 0),
-            Ok(Msg::Connect(id, p)) => {
-                let _ = driver.connect(Instant::now(), id, &p);
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        driver.handle_timeout(Instant::now());
-        while let Some(o) = driver.poll_output() {
-            let req = match o {
-                DtlsOutput::Send {
-                    transport_id, data, ..
-                } => Request::SendDtls {
-                    id: transport_id,
-                    data,
-                },
-                DtlsOutput::State {
-                    transport_id,
-                    state,
-                    srtp,
-                    ..
-                } => Request::SetDtlsState {
-                    id: transport_id,
-                    state,
-                    srtp,
-                },
-            };
-            let _ = workers.get(0).expect("worker").send(req, Box::new(|_| {}));
-        }
-    }
-}
-
-struct Client {
-    sock: UdpSocket,
-    peer: WebRtcPeer,
-    t: WebRtcTransportReply,
-}
-
-fn recv(c: &mut Client) -> Option<PeerInput> {
-    let mut buf = [0u8; 2048];
-    let (n, _) = c.sock.recv_from(&mut buf).ok()?;
-    Some(c.peer.handle_datagram(Instant::now(), &buf[..n]))
-}
-
 /// Creates a transport and runs ICE and DTLS (we are the DTLS client) to completion.
-fn join(
-    w: &Workers,
-    router: Uuid,
-    media: SocketAddr,
-    msgs: &mpsc::Sender<Msg>,
-    cert: &DtlsCertificate,
-) -> Client {
-    let id = Uuid::new_v4();
-    msgs.send(Msg::Add(id)).expect("dtls thread");
-    let Ok(Response::WebRtcTransport(t)) = call(
-        w,
-        Request::CreateWebRtcTransport {
-            router_id: router,
-            id,
-            options: WebRtcTransportOptions {
-                dtls_parameters: cert.local_parameters(),
-                app_data: json!(null),
-            },
-        },
-    ) else {
-        panic!("webrtc transport")
-    };
-    let ice = &t.ice_parameters;
-    let peer = WebRtcPeer::new(&ice.username_fragment, &ice.password).expect("peer");
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("timeout");
-    let mut c = Client { sock, peer, t };
-    loop {
-        let check = c.peer.binding_request(true);
-        c.sock.send_to(&check, media).expect("send");
-        if matches!(recv(&mut c), Some(PeerInput::BindingSuccess(_))) {
-            break;
-        }
-    }
-    msgs.send(Msg::Connect(id, c.peer.dtls_parameters(DtlsRole::Client)))
-        .expect("dtls thread");
-    let fps = c.t.dtls_parameters.fingerprints.clone();
-    c.peer
-        .start_dtls(Instant::now(), DtlsSide::Client, &fps)
-        .expect("start dtls");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !c.peer.is_keyed() && Instant::now() < deadline {
-        while let Some(d) = c.peer.poll_transmit() {
-            c.sock.send_to(&d, media).expect("send");
-        }
-        if recv(&mut c).is_none() {
-            c.peer.handle_timeout(Instant::now());
-        }
-    }
-    assert!(c.peer.is_keyed(), "handshake did not finish");
+fn join(s: &Sfu, router: uuid::Uuid) -> Client {
+    let mut c = webrtc_common::join_ice(s, router, Duration::from_millis(50));
+    webrtc_common::handshake(&mut c, s.media, Duration::from_secs(60));
     c
 }
 
@@ -179,82 +49,21 @@ fn main() {
         _ => IoKind::Uring,
     };
     let storm: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50);
-    let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
-    let sink = msg_tx.clone();
-    let workers = Arc::new(
-        Workers::spawn_with_dtls(
-            &WorkerConfig {
-                workers: 1,
-                pin: false,
-                io,
-                media_addr: "127.0.0.1:0".parse().expect("literal"),
-                rtc_ip: "127.0.0.1".parse().expect("literal"),
-                announced_ip: None,
-                rtc_ports: (20_000, 20_099),
-            },
-            Arc::new(|_, _| {}),
-            Arc::new(move |r| {
-                let _ = sink.send(Msg::Record(r));
-            }),
-        )
-        .expect("workers start"),
+    let (sfu, dtls) = webrtc_common::start(io, Some(DTLS_NICE));
+    let (workers, media) = (sfu.workers.clone(), sfu.media);
+    let (router, r) = webrtc_common::opus_router(&workers);
+    let mut publisher = join(&sfu, router);
+    let mut subscriber = join(&sfu, router);
+    let producer_id = webrtc_common::produce(
+        &workers,
+        publisher.t.id,
+        json!({
+            "codecs": [{"mimeType": "audio/opus", "payloadType": 111,
+                        "clockRate": 48000, "channels": 2}],
+            "encodings": [{"ssrc": 1111}]
+        }),
     );
-    let media = workers.media_addr();
-    let cert = DtlsCertificate::generate().expect("certificate");
-    {
-        let (w, c) = (workers.clone(), cert.clone());
-        std::thread::spawn(move || dtls_thread(msg_rx, w, c));
-    }
-    let router = Uuid::new_v4();
-    let codecs = serde_json::from_value(json!([
-        {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2}
-    ]))
-    .expect("codecs");
-    let Ok(Response::Router(r)) = call(
-        &workers,
-        Request::CreateRouter {
-            id: router,
-            media_codecs: codecs,
-        },
-    ) else {
-        panic!("router")
-    };
-    let mut publisher = join(&workers, router, media, &msg_tx, &cert);
-    let mut subscriber = join(&workers, router, media, &msg_tx, &cert);
-    let producer_id = Uuid::new_v4();
-    call(
-        &workers,
-        Request::Produce {
-            transport_id: publisher.t.id,
-            options: ProduceOptions {
-                id: producer_id,
-                kind: sluice_engine::rtc::rtp_parameters::MediaKind::Audio,
-                rtp_parameters: serde_json::from_value(json!({
-                    "codecs": [{"mimeType": "audio/opus", "payloadType": 111,
-                                "clockRate": 48000, "channels": 2}],
-                    "encodings": [{"ssrc": 1111}]
-                }))
-                .expect("parameters"),
-                paused: false,
-                app_data: json!(null),
-            },
-        },
-    )
-    .expect("produce");
-    call(
-        &workers,
-        Request::Consume {
-            transport_id: subscriber.t.id,
-            options: ConsumeOptions {
-                id: Uuid::new_v4(),
-                producer_id,
-                rtp_capabilities: r.rtp_capabilities,
-                paused: false,
-                app_data: json!(null),
-            },
-        },
-    )
-    .expect("consume");
+    webrtc_common::consume(&workers, subscriber.t.id, producer_id, &r);
 
     let t0 = Instant::now();
     let (lat_tx, lat_rx) = mpsc::channel::<(u32, u64)>();
@@ -308,17 +117,12 @@ fn main() {
     let storm_started = Instant::now();
     let joined = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for _ in 0..storm {
-        let (w, m, c, j) = (
-            workers.clone(),
-            msg_tx.clone(),
-            cert.clone(),
-            joined.clone(),
-        );
+        let (s, j) = (sfu.clone(), joined.clone());
         std::thread::spawn(move || {
             // The joining clients stand for browsers on other machines: on this one they
             // should not take the cores from the SFU (`nice` as high as it goes).
             let _ = sluice_engine::io::thread::set_current_thread_nice(19);
-            let _client = join(&w, router, media, &m, &c);
+            let _client = join(&s, router);
             j.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::sleep(Duration::from_secs(30));
         });
@@ -375,4 +179,5 @@ fn main() {
     if !after.is_empty() {
         row("after", &after);
     }
+    sfu.stop_dtls(dtls);
 }

@@ -10,243 +10,44 @@
 //! `harness = false`: libtest's own threads would allocate while we count.
 
 mod alloc_counter;
+mod webrtc_common;
 
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use sluice_engine::crypto::dtls::{DtlsCertificate, DtlsConfig, DtlsRole, DtlsSide};
 use sluice_engine::io::IoKind;
-use sluice_engine::rtc::webrtc_dtls::{DtlsDriver, DtlsOutput};
-use sluice_engine::rtc::webrtc_peer::{PeerInput, WebRtcPeer};
-use sluice_engine::rtc::webrtc_transport::{WebRtcTransportOptions, WebRtcTransportReply};
-use sluice_engine::rtc::{ConsumeOptions, ProduceOptions, RtcError};
+use sluice_engine::rtc::webrtc_peer::PeerInput;
 use sluice_engine::wire::rtp::RtpPacket;
-use sluice_engine::worker::{DtlsRecord, Request, Response, WorkerConfig, Workers};
-use uuid::Uuid;
+use webrtc_common::Client;
 
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
-enum Msg {
-    Record(DtlsRecord),
-    Add(Uuid),
-    Connect(Uuid, sluice_engine::crypto::dtls::DtlsParameters),
-    Stop,
-}
-
-fn call(w: &Workers, req: Request) -> Result<Response, RtcError> {
-    let (tx, rx) = mpsc::channel();
-    w.get(0)
-        .expect("worker 0")
-        .send(
-            req,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        )
-        .expect("queued");
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("worker answers")
-}
-
-/// The control plane's DTLS thread, reduced to what this test needs.
-fn dtls_thread(rx: mpsc::Receiver<Msg>, workers: Arc<Workers>, cert: DtlsCertificate) {
-    let mut driver = DtlsDriver::new(cert, DtlsConfig::default());
-    loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(Msg::Record(r)) => driver.handle_record(Instant::now(), r.transport_id, &r.data),
-            Ok(Msg::Add(id)) => driver.add(id, 0),
-            Ok(Msg::Connect(id, p)) => {
-                driver.connect(Instant::now(), id, &p).expect("connect");
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        driver.handle_timeout(Instant::now());
-        while let Some(o) = driver.poll_output() {
-            let req = match o {
-                DtlsOutput::Send {
-                    transport_id, data, ..
-                } => Request::SendDtls {
-                    id: transport_id,
-                    data,
-                },
-                DtlsOutput::State {
-                    transport_id,
-                    state,
-                    srtp,
-                    ..
-                } => Request::SetDtlsState {
-                    id: transport_id,
-                    state,
-                    srtp,
-                },
-            };
-            let _ = workers
-                .get(0)
-                .expect("worker 0")
-                .send(req, Box::new(|_| {}));
-        }
-    }
-}
-
-struct Client {
-    sock: UdpSocket,
-    peer: WebRtcPeer,
-    t: WebRtcTransportReply,
-}
-
-fn recv(c: &mut Client) -> Option<PeerInput> {
-    let mut buf = [0u8; 2048];
-    let (n, _) = c.sock.recv_from(&mut buf).ok()?;
-    Some(c.peer.handle_datagram(Instant::now(), &buf[..n]))
-}
-
-fn join(
-    w: &Workers,
-    router: Uuid,
-    media: SocketAddr,
-    msgs: &mpsc::Sender<Msg>,
-    cert: &DtlsCertificate,
-) -> Client {
-    let id = Uuid::new_v4();
-    msgs.send(Msg::Add(id)).expect("dtls thread");
-    let Ok(Response::WebRtcTransport(t)) = call(
-        w,
-        Request::CreateWebRtcTransport {
-            router_id: router,
-            id,
-            options: WebRtcTransportOptions {
-                dtls_parameters: cert.local_parameters(),
-                app_data: json!(null),
-            },
-        },
-    ) else {
-        panic!("webrtc transport")
-    };
-    let ice = &t.ice_parameters;
-    let peer = WebRtcPeer::new(&ice.username_fragment, &ice.password).expect("peer");
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let mut c = Client { sock, peer, t };
-    loop {
-        let check = c.peer.binding_request(true);
-        c.sock.send_to(&check, media).expect("send");
-        if matches!(recv(&mut c), Some(PeerInput::BindingSuccess(_))) {
-            break;
-        }
-    }
-    msgs.send(Msg::Connect(id, c.peer.dtls_parameters(DtlsRole::Client)))
-        .expect("dtls thread");
-    c
-}
-
 fn run(io: IoKind) {
-    let (msg_tx, msg_rx) = mpsc::channel::<Msg>();
-    let sink_tx = msg_tx.clone();
-    let workers = Arc::new(
-        Workers::spawn_with_dtls(
-            &WorkerConfig {
-                workers: 1,
-                pin: false,
-                io,
-                media_addr: "127.0.0.1:0".parse().expect("literal"),
-                rtc_ip: "127.0.0.1".parse().expect("literal"),
-                announced_ip: None,
-                rtc_ports: (20_000, 20_099),
-            },
-            Arc::new(|_, _| {}),
-            Arc::new(move |r| {
-                let _ = sink_tx.send(Msg::Record(r));
-            }),
-        )
-        .expect("workers start"),
-    );
-    let media = workers.media_addr();
-    let w2 = workers.clone();
-    let cert = DtlsCertificate::generate().expect("certificate");
-    let cert2 = cert.clone();
-    let dtls = std::thread::spawn(move || dtls_thread(msg_rx, w2, cert2));
-
-    let router = Uuid::new_v4();
-    let codecs = serde_json::from_value(json!([
-        {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2}
-    ]))
-    .expect("codecs");
-    let Ok(Response::Router(r)) = call(
-        &workers,
-        Request::CreateRouter {
-            id: router,
-            media_codecs: codecs,
-        },
-    ) else {
-        panic!("router")
-    };
+    let (sfu, dtls) = webrtc_common::start(io, None);
+    let (workers, media) = (sfu.workers.clone(), sfu.media);
+    let (router, r) = webrtc_common::opus_router(&workers);
     let mut clients: Vec<Client> = (0..4)
-        .map(|_| join(&workers, router, media, &msg_tx, &cert))
+        .map(|_| webrtc_common::join_ice(&sfu, router, Duration::from_millis(100)))
         .collect();
     // Handshakes: every client is the DTLS client and checks the announced fingerprint.
     for c in &mut clients {
-        let server_fp = c.t.dtls_parameters.fingerprints.clone();
-        c.peer
-            .start_dtls(Instant::now(), DtlsSide::Client, &server_fp)
-            .expect("start dtls");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !c.peer.is_keyed() {
-            assert!(
-                Instant::now() < deadline,
-                "{io:?}: handshake did not finish"
-            );
-            while let Some(d) = c.peer.poll_transmit() {
-                c.sock.send_to(&d, media).expect("send");
-            }
-            if recv(c).is_none() {
-                c.peer.handle_timeout(Instant::now());
-            }
-        }
+        webrtc_common::handshake(c, media, Duration::from_secs(20));
     }
-    let producer_id = Uuid::new_v4();
-    let rtp_parameters = serde_json::from_value(json!({
-        "mid": "audio-publisher",
-        "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2}],
-        "headerExtensions": [
-            {"uri": MID_URI, "id": 4},
-            {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2}
-        ],
-        "encodings": [{"ssrc": 1111}]
-    }))
-    .expect("rtp parameters");
-    call(
+    let producer_id = webrtc_common::produce(
         &workers,
-        Request::Produce {
-            transport_id: clients[0].t.id,
-            options: ProduceOptions {
-                id: producer_id,
-                kind: sluice_engine::rtc::rtp_parameters::MediaKind::Audio,
-                rtp_parameters,
-                paused: false,
-                app_data: json!(null),
-            },
-        },
-    )
-    .expect("produce");
+        clients[0].t.id,
+        json!({
+            "mid": "audio-publisher",
+            "codecs": [{"mimeType": "audio/opus", "payloadType": 111, "clockRate": 48000, "channels": 2}],
+            "headerExtensions": [
+                {"uri": MID_URI, "id": 4},
+                {"uri": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time", "id": 2}
+            ],
+            "encodings": [{"ssrc": 1111}]
+        }),
+    );
     for c in &clients[1..] {
-        call(
-            &workers,
-            Request::Consume {
-                transport_id: c.t.id,
-                options: ConsumeOptions {
-                    id: Uuid::new_v4(),
-                    producer_id,
-                    rtp_capabilities: r.rtp_capabilities.clone(),
-                    paused: false,
-                    app_data: json!(null),
-                },
-            },
-        )
-        .expect("consume");
+        webrtc_common::consume(&workers, c.t.id, producer_id, &r);
     }
     // Protect every packet before counting: the client allocates, the SFU must not.
     let packets: Vec<Vec<u8>> = (0..6_000u16)
@@ -310,9 +111,7 @@ fn run(io: IoKind) {
     }
     let after = alloc_counter::allocations();
     let forwarded = workers.get(0).expect("worker").stats().rtc.rtp_forwarded;
-    // The workers hold the sink (a sender) and the DTLS thread holds the workers: stop it.
-    msg_tx.send(Msg::Stop).expect("dtls thread");
-    let _ = dtls.join();
+    sfu.stop_dtls(dtls);
     assert!(forwarded >= 18_000, "{io:?}: forwarded {forwarded}");
     assert_eq!(
         after - before,
