@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sluice_tests::str0m_client::{
-    DtlsSide, Str0mClient, consumer_capabilities, publisher_config, pump_until, subscriber_config,
+    ClientError, DtlsSide, Str0mClient, consumer_capabilities, publisher_config, pump_until,
+    subscriber_config,
 };
 use sluice_tests::{
     EventStream, Http, Server, ServerOptions, SseEvent, Value, json, str_of, wait_until,
@@ -93,6 +94,34 @@ fn vp8_payload(i: u16) -> Vec<u8> {
     p.extend_from_slice(&i.to_be_bytes());
     p.extend((0..200u8).map(|k| k.wrapping_mul(3) ^ (i as u8)));
     p
+}
+
+/// Opus packet `i` ([`opus_payload`], 20 ms after packet `i - 1`) on `c`'s stream
+/// `AUDIO_SSRC`, with str0m's sequence number `seq`.
+fn write_opus(c: &mut Str0mClient, seq: u64, i: u16) -> Result<(), ClientError> {
+    let (pt, _) = c.payload_type(Codec::Opus).expect("str0m configures Opus");
+    c.write_rtp(
+        AUDIO_SSRC,
+        pt,
+        seq,
+        960 * u32::from(i),
+        false,
+        &opus_payload(i),
+    )
+}
+
+/// VP8 frame `i` ([`vp8_payload`], one packet with the marker set, 30 frames/s) on `c`'s
+/// stream `VIDEO_SSRC`, with str0m's sequence number `seq`.
+fn write_vp8(c: &mut Str0mClient, seq: u64, i: u16) -> Result<(), ClientError> {
+    let (pt, _) = c.payload_type(Codec::Vp8).expect("str0m configures VP8");
+    c.write_rtp(
+        VIDEO_SSRC,
+        pt,
+        seq,
+        3_000 * u32::from(i),
+        true,
+        &vp8_payload(i),
+    )
 }
 
 /// Waits (bounded) until an event satisfying `pred` has arrived, keeping every event in `seen`.
@@ -232,6 +261,19 @@ impl Pair {
         consumer
     }
 
+    /// A producer of `kind` on the publisher (mid, codec and SSRC from this file's constants)
+    /// and a consumer of it on the subscriber. Returns the consumer's JSON, mid and SSRC.
+    fn forward(&mut self, kind: MediaKind, paused: bool) -> (Value, String, u32) {
+        let producer = if matches!(kind, MediaKind::Audio) {
+            self.produce(AUDIO_MID, kind, Codec::Opus, AUDIO_SSRC)
+        } else {
+            self.produce(VIDEO_MID, kind, Codec::Vp8, VIDEO_SSRC)
+        };
+        let consumer = self.consume(&producer, kind, paused);
+        let (mid, ssrc, _, _) = consumer_stream(&consumer);
+        (consumer, mid, ssrc)
+    }
+
     fn pump_until(&mut self, done: impl FnMut(&[&mut Str0mClient]) -> bool) -> bool {
         pump_until(&mut [&mut self.a, &mut self.b], done).expect("pump")
     }
@@ -275,10 +317,6 @@ fn publish_and_receive(io: &str) {
     // Publisher: str0m's payload types and header-extension ids.
     let audio_producer = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
     let video_producer = s.produce(VIDEO_MID, MediaKind::Video, Codec::Vp8, VIDEO_SSRC);
-    let (opus_pt, _) =
-        s.a.payload_type(Codec::Opus)
-            .expect("str0m configures Opus");
-    let (vp8_pt, _) = s.a.payload_type(Codec::Vp8).expect("str0m configures VP8");
 
     // Subscriber: paused consumers first, as mediasoup-client's flow has it, then resume.
     let audio_consumer = s.consume(&audio_producer, MediaKind::Audio, true);
@@ -314,24 +352,8 @@ fn publish_and_receive(io: &str) {
 
     // Send N of each, pumping both clients as we go (str0m encrypts as it transmits).
     for i in 0..N {
-        s.a.write_rtp(
-            AUDIO_SSRC,
-            opus_pt,
-            5_000 + u64::from(i),
-            960 * u32::from(i),
-            false,
-            &opus_payload(i),
-        )
-        .expect("write Opus");
-        s.a.write_rtp(
-            VIDEO_SSRC,
-            vp8_pt,
-            9_000 + u64::from(i),
-            3_000 * u32::from(i),
-            true,
-            &vp8_payload(i),
-        )
-        .expect("write VP8");
+        write_opus(&mut s.a, 5_000 + u64::from(i), i).expect("write Opus");
+        write_vp8(&mut s.a, 9_000 + u64::from(i), i).expect("write VP8");
         s.a.pump(Duration::from_millis(1)).expect("pump publisher");
         s.b.pump(Duration::from_millis(1)).expect("pump subscriber");
     }
@@ -407,7 +429,6 @@ fn a_str0m_client_behind_a_wrong_fingerprint_gets_no_media() {
         "the honest publisher connects"
     );
     a.declare_send(AUDIO_MID, MediaKind::Audio, AUDIO_SSRC);
-    let (opus_pt, _) = a.payload_type(Codec::Opus).expect("Opus");
     let producer = http
         .post(
             &format!("/v1/transports/{a_id}/producers"),
@@ -449,15 +470,7 @@ fn a_str0m_client_behind_a_wrong_fingerprint_gets_no_media() {
     // Keep both clients moving (the publisher sending) until the dump says failed.
     let mut n = 0u16;
     let failed = wait_until(|| {
-        a.write_rtp(
-            AUDIO_SSRC,
-            opus_pt,
-            u64::from(n),
-            960 * u32::from(n),
-            false,
-            &opus_payload(n),
-        )
-        .ok()?;
+        write_opus(&mut a, u64::from(n), n).ok()?;
         n += 1;
         a.pump(Duration::from_millis(5)).ok()?;
         b.pump(Duration::from_millis(5)).ok()?;
@@ -478,17 +491,8 @@ fn a_str0m_client_behind_a_wrong_fingerprint_gets_no_media() {
         seen.iter().map(|e| (&e.name, &e.data)).collect::<Vec<_>>()
     );
     // Media keeps flowing from the publisher for a while; none of it reaches the impostor.
-    for i in 0..50u16 {
-        let seq = u64::from(n + i);
-        a.write_rtp(
-            AUDIO_SSRC,
-            opus_pt,
-            seq,
-            960 * seq as u32,
-            false,
-            &opus_payload(i),
-        )
-        .expect("write");
+    for i in n..n + 50 {
+        write_opus(&mut a, u64::from(i), i).expect("write");
         a.pump(Duration::from_millis(2)).expect("pump");
         b.pump(Duration::from_millis(2)).expect("pump");
     }
@@ -512,17 +516,8 @@ fn the_mid_is_rewritten_when_the_producers_mid_has_another_length() {
         "pub-audio".len(),
         "the consumer's mid is Sluice's own"
     );
-    let (opus_pt, _) = s.a.payload_type(Codec::Opus).expect("Opus");
     for i in 0..10u16 {
-        s.a.write_rtp(
-            AUDIO_SSRC,
-            opus_pt,
-            u64::from(i),
-            960 * u32::from(i),
-            false,
-            &opus_payload(i),
-        )
-        .expect("write Opus");
+        write_opus(&mut s.a, u64::from(i), i).expect("write Opus");
     }
     assert!(s.pump_until(|c| count(c[1], ssrc) >= 10), "Opus arrives");
     for p in s.b.received() {
@@ -539,23 +534,12 @@ fn the_mid_is_rewritten_when_the_producers_mid_has_another_length() {
 fn every_packet_to_a_consumer_carries_its_mid() {
     let server = Server::start();
     let mut s = connected_pair(&server);
-    let producer = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
-    let consumer = s.consume(&producer, MediaKind::Audio, false);
-    let (mid, ssrc, _, _) = consumer_stream(&consumer);
-    let (pt, _) = s.a.payload_type(Codec::Opus).expect("Opus");
+    let (_, mid, ssrc) = s.forward(MediaKind::Audio, false);
     // Send until Sluice's receiver report about the publisher's stream has arrived (str0m then
     // drops the mid from what it sends), then ten more.
     let mut i = 0u16;
     let reported = wait_until(|| {
-        s.a.write_rtp(
-            AUDIO_SSRC,
-            pt,
-            u64::from(i),
-            960 * u32::from(i),
-            false,
-            &opus_payload(i),
-        )
-        .ok()?;
+        write_opus(&mut s.a, u64::from(i), i).ok()?;
         i += 1;
         s.a.pump(Duration::from_millis(20)).ok()?;
         s.b.pump(Duration::from_millis(1)).ok()?;
@@ -566,15 +550,7 @@ fn every_packet_to_a_consumer_carries_its_mid() {
         "no receiver report from Sluice reached the publisher"
     );
     for _ in 0..10 {
-        s.a.write_rtp(
-            AUDIO_SSRC,
-            pt,
-            u64::from(i),
-            960 * u32::from(i),
-            false,
-            &opus_payload(i),
-        )
-        .expect("write Opus");
+        write_opus(&mut s.a, u64::from(i), i).expect("write Opus");
         i += 1;
         s.a.pump(Duration::from_millis(1)).expect("pump");
     }
@@ -597,10 +573,7 @@ fn every_packet_to_a_consumer_carries_its_mid() {
 fn a_str0m_subscribers_pli_reaches_the_str0m_publisher() {
     let server = Server::start();
     let mut s = connected_pair(&server);
-    let producer = s.produce(VIDEO_MID, MediaKind::Video, Codec::Vp8, VIDEO_SSRC);
-    let consumer = s.consume(&producer, MediaKind::Video, false);
-    let (_, ssrc, _, _) = consumer_stream(&consumer);
-    let (vp8_pt, _) = s.a.payload_type(Codec::Vp8).expect("VP8");
+    let (_, _, ssrc) = s.forward(MediaKind::Video, false);
     // Creating a video consumer asks the publisher for a key frame; answer it (packet 0 is one)
     // and let video flow (str0m sends feedback only for a stream it has seen).
     assert!(
@@ -608,15 +581,7 @@ fn a_str0m_subscribers_pli_reaches_the_str0m_publisher() {
         "creating a video consumer did not ask the publisher for a key frame"
     );
     for i in 0..10u16 {
-        s.a.write_rtp(
-            VIDEO_SSRC,
-            vp8_pt,
-            u64::from(i),
-            3_000 * u32::from(i),
-            true,
-            &vp8_payload(i),
-        )
-        .expect("write VP8");
+        write_vp8(&mut s.a, u64::from(i), i).expect("write VP8");
     }
     assert!(
         s.pump_until(|c| count(c[1], ssrc) >= 10),
@@ -645,17 +610,8 @@ fn a_str0m_subscribers_pli_reaches_the_str0m_publisher() {
 
 /// Sends `n` Opus packets from the publisher (sequence numbers from 0).
 fn send_opus(s: &mut Pair, n: u16) {
-    let (pt, _) = s.a.payload_type(Codec::Opus).expect("Opus");
     for i in 0..n {
-        s.a.write_rtp(
-            AUDIO_SSRC,
-            pt,
-            u64::from(i),
-            960 * u32::from(i),
-            false,
-            &opus_payload(i),
-        )
-        .expect("write Opus");
+        write_opus(&mut s.a, u64::from(i), i).expect("write Opus");
         s.a.pump(Duration::from_millis(1)).expect("pump publisher");
     }
 }
@@ -665,9 +621,7 @@ fn str0m_as_dtls_server_both_ways() {
     // Sluice takes the client end for both transports (our `connect` says role "server").
     let server = Server::start();
     let mut s = connected_pair_as(&server, DtlsSide::Server, DtlsSide::Server);
-    let producer = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
-    let consumer = s.consume(&producer, MediaKind::Audio, false);
-    let (_, ssrc, _, _) = consumer_stream(&consumer);
+    let (_, _, ssrc) = s.forward(MediaKind::Audio, false);
     send_opus(&mut s, 20);
     assert!(
         s.pump_until(|c| count(c[1], ssrc) >= 20),
@@ -691,9 +645,7 @@ fn str0m_offering_dtls_1_3_settles_on_1_2() {
         DtlsSide::Server,
         DtlsVersion::Auto,
     );
-    let producer = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
-    let consumer = s.consume(&producer, MediaKind::Audio, false);
-    let (_, ssrc, _, _) = consumer_stream(&consumer);
+    let (_, _, ssrc) = s.forward(MediaKind::Audio, false);
     send_opus(&mut s, 10);
     assert!(s.pump_until(|c| count(c[1], ssrc) >= 10), "Opus arrives");
 }
@@ -702,23 +654,12 @@ fn str0m_offering_dtls_1_3_settles_on_1_2() {
 fn the_subscriber_gets_sender_reports_for_its_consumer() {
     let server = Server::start();
     let mut s = connected_pair(&server);
-    let producer = s.produce(AUDIO_MID, MediaKind::Audio, Codec::Opus, AUDIO_SSRC);
-    let consumer = s.consume(&producer, MediaKind::Audio, false);
-    let (mid, ssrc, _, _) = consumer_stream(&consumer);
+    let (_, mid, ssrc) = s.forward(MediaKind::Audio, false);
     // str0m sends a sender report about every second of media (its audio RTCP interval); keep
     // the publisher going while we wait for Sluice's to the subscriber.
-    let (pt, _) = s.a.payload_type(Codec::Opus).expect("Opus");
-    let mut i = 0u32;
+    let mut i = 0u16;
     let got = wait_until(|| {
-        s.a.write_rtp(
-            AUDIO_SSRC,
-            pt,
-            u64::from(i),
-            960 * i,
-            false,
-            &opus_payload(i as u16),
-        )
-        .ok()?;
+        write_opus(&mut s.a, u64::from(i), i).ok()?;
         i += 1;
         s.a.pump(Duration::from_millis(10)).ok()?;
         s.b.pump(Duration::from_millis(10)).ok()?;
@@ -736,16 +677,12 @@ fn the_subscriber_gets_sender_reports_for_its_consumer() {
 fn resuming_a_video_consumer_asks_the_publisher_for_a_key_frame() {
     let server = Server::start();
     let mut s = connected_pair(&server);
-    let producer = s.produce(VIDEO_MID, MediaKind::Video, Codec::Vp8, VIDEO_SSRC);
-    let consumer = s.consume(&producer, MediaKind::Video, true);
-    let (_, ssrc, _, _) = consumer_stream(&consumer);
+    let (consumer, _, ssrc) = s.forward(MediaKind::Video, true);
     // Whatever Sluice sent while creating the consumer (a request, or nothing as mediasoup)
     // left before the API answered; take it in, then answer it with a key frame, which the
     // paused consumer does not forward.
     s.a.pump(Duration::from_millis(50)).expect("pump");
-    let (vp8_pt, _) = s.a.payload_type(Codec::Vp8).expect("VP8");
-    s.a.write_rtp(VIDEO_SSRC, vp8_pt, 0, 0, true, &vp8_payload(0))
-        .expect("write VP8");
+    write_vp8(&mut s.a, 0, 0).expect("write VP8");
     s.a.pump(Duration::from_millis(5)).expect("pump");
     let before = s.a.keyframe_requests().len();
     s.http
@@ -773,28 +710,9 @@ fn transport_wide_sequence_numbers_are_the_subscriber_transports_own() {
     // so forwarding its numbers leaves a gap at every audio packet.
     let consumer = s.consume(&video, MediaKind::Video, false);
     let (_, ssrc, _, _) = consumer_stream(&consumer);
-    let (opus_pt, _) = s.a.payload_type(Codec::Opus).expect("Opus");
-    let (vp8_pt, _) = s.a.payload_type(Codec::Vp8).expect("VP8");
     for i in 0..20u16 {
-        let seq = u64::from(i);
-        s.a.write_rtp(
-            AUDIO_SSRC,
-            opus_pt,
-            seq,
-            960 * u32::from(i),
-            false,
-            &opus_payload(i),
-        )
-        .expect("write");
-        s.a.write_rtp(
-            VIDEO_SSRC,
-            vp8_pt,
-            seq,
-            3_000 * u32::from(i),
-            true,
-            &vp8_payload(i),
-        )
-        .expect("write");
+        write_opus(&mut s.a, u64::from(i), i).expect("write");
+        write_vp8(&mut s.a, u64::from(i), i).expect("write");
         s.a.pump(Duration::from_millis(1)).expect("pump");
     }
     assert!(s.pump_until(|c| count(c[1], ssrc) >= 20), "video arrives");
