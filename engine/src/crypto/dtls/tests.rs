@@ -33,6 +33,17 @@ fn identities() -> (DtlsCertificate, DtlsCertificate) {
     )
 }
 
+/// A transport on `side` with certificate `own` that expects `peer`'s SHA-256 fingerprint.
+fn endpoint(
+    own: &DtlsCertificate,
+    peer: &DtlsCertificate,
+    config: &DtlsConfig,
+    side: DtlsSide,
+    start: Instant,
+) -> DtlsTransport {
+    DtlsTransport::new(own, config, side, vec![peer.sha256().clone()], start)
+}
+
 impl Net {
     /// A client and a server that each expect the other's real certificate.
     fn new(config: &DtlsConfig) -> Self {
@@ -54,27 +65,39 @@ impl Net {
         server_expects: Vec<Fingerprint>,
     ) -> Self {
         let start = Instant::now();
+        let client =
+            DtlsTransport::new(client_cert, config, DtlsSide::Client, client_expects, start);
+        let server =
+            DtlsTransport::new(server_cert, config, DtlsSide::Server, server_expects, start);
+        Self::between(client, server, start)
+    }
+
+    /// Two transports made elsewhere, on a clock that starts at `start`.
+    fn between(client: DtlsTransport, server: DtlsTransport, start: Instant) -> Self {
         Net {
-            client: DtlsTransport::new(
-                client_cert,
-                config,
-                DtlsSide::Client,
-                client_expects,
-                start,
-            ),
-            server: DtlsTransport::new(
-                server_cert,
-                config,
-                DtlsSide::Server,
-                server_expects,
-                start,
-            ),
+            client,
+            server,
             now: start,
             start,
             client_events: Vec::new(),
             server_events: Vec::new(),
             wire: Vec::new(),
         }
+    }
+
+    /// Asserts that each side released keys exactly once and that they mirror each other;
+    /// returns the client's. `context` goes into the failure message.
+    fn mirrored_keys(&self, context: &str) -> SrtpKeys {
+        let (ck, sk) = (keys_of(&self.client_events), keys_of(&self.server_events));
+        assert_eq!(
+            (ck.len(), sk.len()),
+            (1, 1),
+            "{context}: one Connected each; client {:?} server {:?}",
+            self.client_events,
+            self.server_events
+        );
+        assert_mirror(&ck[0], &sk[0]);
+        ck[0].clone()
     }
 
     fn collect_events(&mut self) {
@@ -185,11 +208,9 @@ fn client_and_server_agree_on_mirror_image_keys() {
     net.run(Duration::from_secs(5), |_, _, _| false);
     assert_eq!(net.client.state(), DtlsState::Connected);
     assert_eq!(net.server.state(), DtlsState::Connected);
-    let (ck, sk) = (keys_of(&net.client_events), keys_of(&net.server_events));
-    assert_eq!((ck.len(), sk.len()), (1, 1), "one Connected each");
-    assert_mirror(&ck[0], &sk[0]);
+    let keys = net.mirrored_keys("clean handshake");
     // dimpl, as server, picks AEAD_AES_256_GCM when offered (DESIGN §8).
-    assert_eq!(ck[0].profile, SrtpProfile::AeadAes256Gcm);
+    assert_eq!(keys.profile, SrtpProfile::AeadAes256Gcm);
     assert!(failures_of(&net.client_events).is_empty());
     assert!(failures_of(&net.server_events).is_empty());
     // The first datagram is the ClientHello, a handshake record (content type 22).
@@ -238,15 +259,7 @@ fn retransmissions_recover_from_random_loss() {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut net = Net::new(&fast_config());
         net.run(Duration::from_secs(120), |_, _, _| rng.random_bool(0.2));
-        let (ck, sk) = (keys_of(&net.client_events), keys_of(&net.server_events));
-        assert_eq!(
-            (ck.len(), sk.len()),
-            (1, 1),
-            "seed {seed}: client {:?} server {:?}",
-            net.client_events,
-            net.server_events
-        );
-        assert_mirror(&ck[0], &sk[0]);
+        net.mirrored_keys(&format!("seed {seed}"));
     }
 }
 
@@ -270,15 +283,7 @@ fn each_flight_lost_once_is_retransmitted() {
         !std::mem::replace(flag, true)
     });
     assert!(lost_client_hello && lost_server_first && lost_server_final);
-    let (ck, sk) = (keys_of(&net.client_events), keys_of(&net.server_events));
-    assert_eq!(
-        (ck.len(), sk.len()),
-        (1, 1),
-        "{:?} {:?}",
-        net.client_events,
-        net.server_events
-    );
-    assert_mirror(&ck[0], &sk[0]);
+    net.mirrored_keys("each flight lost once");
     let ccs = net
         .wire
         .iter()
@@ -312,13 +317,7 @@ fn a_server_that_never_hears_a_client_gives_up_at_the_deadline() {
     let (_, s) = identities();
     let start = Instant::now();
     let other = DtlsCertificate::generate().unwrap();
-    let mut server = DtlsTransport::new(
-        &s,
-        &config,
-        DtlsSide::Server,
-        vec![other.sha256().clone()],
-        start,
-    );
+    let mut server = endpoint(&s, &other, &config, DtlsSide::Server, start);
     assert!(
         server.poll_transmit().is_none(),
         "a server speaks only when spoken to"
@@ -401,20 +400,8 @@ fn garbage_datagrams_are_refused_or_dropped_without_panic() {
     let (c, s) = identities();
     let mut rng = StdRng::seed_from_u64(7);
     let start = Instant::now();
-    let mut server = DtlsTransport::new(
-        &s,
-        &config,
-        DtlsSide::Server,
-        vec![c.sha256().clone()],
-        start,
-    );
-    let mut client = DtlsTransport::new(
-        &c,
-        &config,
-        DtlsSide::Client,
-        vec![s.sha256().clone()],
-        start,
-    );
+    let mut server = endpoint(&s, &c, &config, DtlsSide::Server, start);
+    let mut client = endpoint(&c, &s, &config, DtlsSide::Client, start);
 
     // Outside the DTLS range or shorter than a record header: refused before the state machine.
     assert_eq!(server.handle_datagram(start, &[]), Err(DtlsError::NotDtls));
@@ -464,25 +451,9 @@ fn garbage_datagrams_are_refused_or_dropped_without_panic() {
         "{:?}",
         client.poll_event()
     );
-    let mut net = Net {
-        client,
-        server,
-        now: start,
-        start,
-        client_events: Vec::new(),
-        server_events: Vec::new(),
-        wire: Vec::new(),
-    };
+    let mut net = Net::between(client, server, start);
     net.run(Duration::from_secs(120), |_, _, _| false);
-    let (ck, sk) = (keys_of(&net.client_events), keys_of(&net.server_events));
-    assert_eq!(
-        (ck.len(), sk.len()),
-        (1, 1),
-        "{:?} {:?}",
-        net.client_events,
-        net.server_events
-    );
-    assert_mirror(&ck[0], &sk[0]);
+    net.mirrored_keys("after garbage");
 }
 
 #[test]
@@ -498,20 +469,8 @@ fn mutated_handshake_records_never_panic_and_never_connect_a_stranger() {
     let mut rng = StdRng::seed_from_u64(11);
     for round in 0..40 {
         let start = Instant::now();
-        let mut server = DtlsTransport::new(
-            &s,
-            &config,
-            DtlsSide::Server,
-            vec![c.sha256().clone()],
-            start,
-        );
-        let mut client = DtlsTransport::new(
-            &c,
-            &config,
-            DtlsSide::Client,
-            vec![s.sha256().clone()],
-            start,
-        );
+        let mut server = endpoint(&s, &c, &config, DtlsSide::Server, start);
+        let mut client = endpoint(&c, &s, &config, DtlsSide::Client, start);
         for (dir, d) in &recorded {
             let mut m = d.clone();
             match round % 4 {
@@ -615,13 +574,7 @@ fn our_server_answers_a_hybrid_dtls13_client_hello_with_dtls12() {
     let (c, s) = identities();
     let start = Instant::now();
     let config = DtlsConfig::default();
-    let mut server = DtlsTransport::new(
-        &s,
-        &config,
-        DtlsSide::Server,
-        vec![c.sha256().clone()],
-        start,
-    );
+    let mut server = endpoint(&s, &c, &config, DtlsSide::Server, start);
     let mut client = dimpl::Dtls::new_auto(config.inner.clone(), c.inner.clone(), start);
     client.set_active(true);
     client.handle_timeout(start).unwrap();
