@@ -13,7 +13,9 @@
 //!   to three plain consumers (remapped ids), per forwarded packet.
 //!
 //! `harness = false`: each figure is the fastest of several timed runs of many iterations, in
-//! nanoseconds per packet, as in `benches/srtp.rs`. Compare rows of one run only (DESIGN.md §6).
+//! nanoseconds per packet (`benches/timing/mod.rs`, as in `benches/srtp.rs`). Compare rows of one run only (DESIGN.md §6).
+
+mod timing;
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -27,13 +29,11 @@ use sluice_engine::wire::rtp::{self, RtpHeader, RtpPacket, RtpPacketMut, write_r
 use uuid::Uuid;
 
 const SIZES: [usize; 2] = [160, 1200];
-const RUNS: usize = 7;
-const RUN_TIME: Duration = Duration::from_millis(60);
 
-/// Fastest ns per call of `f` over `RUNS` runs, each as long as about `RUN_TIME`. With
-/// `RTP_REWRITE_ITERS=n` in the environment, calls `f` exactly `n` times, untimed, for
-/// instruction counts: run under `valgrind --tool=callgrind` with two values of `n` (and
-/// `RTP_REWRITE_ROW=<row>`, `RTP_REWRITE_SIZE=<payload>`) and divide the difference.
+/// [`timing::measure`]; with `RTP_REWRITE_ITERS=n` in the environment, calls `f` exactly `n`
+/// times, untimed, for instruction counts: run under `valgrind --tool=callgrind` with two
+/// values of `n` (and `RTP_REWRITE_ROW=<row>`, `RTP_REWRITE_SIZE=<payload>`) and divide the
+/// difference.
 fn measure(mut f: impl FnMut(u64)) -> f64 {
     if let Some(n) = std::env::var("RTP_REWRITE_ITERS")
         .ok()
@@ -44,27 +44,7 @@ fn measure(mut f: impl FnMut(u64)) -> f64 {
         }
         return 0.0;
     }
-    let mut iters = 1_000u64;
-    loop {
-        let t = Instant::now();
-        for i in 0..iters {
-            f(i);
-        }
-        if t.elapsed() >= RUN_TIME / 4 {
-            break;
-        }
-        iters *= 2;
-    }
-    let iters = iters * 4;
-    (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            for i in 0..iters {
-                f(i);
-            }
-            t.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .fold(f64::INFINITY, f64::min)
+    timing::measure(f)
 }
 
 /// A packet as a browser sends it: mid "0" (id 9), abs-send-time (id 2), transport-wide
@@ -253,7 +233,7 @@ fn forward_row(payload: usize) -> f64 {
 }
 
 fn main() {
-    println!("load before: {}", load());
+    println!("load before: {}", timing::load_average());
     println!("{:<10} {:>8} {:>10}", "row", "payload", "ns/packet");
     let only_row = std::env::var("RTP_REWRITE_ROW").ok();
     let only_size = std::env::var("RTP_REWRITE_SIZE")
@@ -275,11 +255,5 @@ fn main() {
             println!("{name:<10} {size:>8} {:>10.1}", f(size));
         }
     }
-    println!("load after: {}", load());
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    println!("load after: {}", timing::load_average());
 }

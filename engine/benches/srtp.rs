@@ -4,7 +4,7 @@
 //! `cargo bench -p sluice-engine --bench srtp`.
 //!
 //! `harness = false`: each figure is the fastest of several timed runs of many iterations, in
-//! nanoseconds per packet: on a machine shared with other builds the fastest run is the one
+//! nanoseconds per packet (the loop is `timing/mod.rs`, shared with `rtp_rewrite.rs`): on a machine shared with other builds the fastest run is the one
 //! least disturbed, so it is the best estimate of the code's own cost; the load average is
 //! printed before and after. Unprotect needs a fresh index every time (the replay window
 //! rejects repeats), so it opens packets protected beforehand, each copied into the receive
@@ -12,18 +12,19 @@
 //! receive context per round whose making is not timed. The machine is
 //! shared and noisy: compare rows of one run only (DESIGN.md §6).
 
+mod timing;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
 use sluice_engine::crypto::srtp::{SrtpContext, SrtpProfile};
+use timing::{RUNS, load_average, measure};
 use webrtc_srtp::context::Context;
 use webrtc_srtp::protection_profile::ProtectionProfile;
 
 const SIZES: [usize; 2] = [160, 1200];
-const RUNS: usize = 7;
-const RUN_TIME: Duration = Duration::from_millis(60);
 /// Packets protected ahead for the unprotect rows (one receive context per round of them).
 const POOL: usize = 1024;
 const SSRC: u32 = 0x1234_5678;
@@ -56,31 +57,6 @@ fn rtp(buf: &mut [u8], seq: u16, payload: usize) -> usize {
     buf[8..12].copy_from_slice(&SSRC.to_be_bytes());
     buf[HEADER..HEADER + payload].fill(0xab);
     HEADER + payload
-}
-
-/// Fastest ns per call of `f` over `RUNS` runs, each as long as about `RUN_TIME`.
-fn measure(mut f: impl FnMut(u64)) -> f64 {
-    let mut iters = 1_000u64;
-    loop {
-        let t = Instant::now();
-        for i in 0..iters {
-            f(i);
-        }
-        if t.elapsed() >= RUN_TIME / 4 {
-            break;
-        }
-        iters *= 2;
-    }
-    let iters = iters * 4;
-    (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            for i in 0..iters {
-                f(i);
-            }
-            t.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .fold(f64::INFINITY, f64::min)
 }
 
 fn protect(p: SrtpProfile, payload: usize) -> f64 {
@@ -122,16 +98,9 @@ fn unprotect(p: SrtpProfile, payload: usize) -> f64 {
         }
         t.elapsed()
     };
-    let mut rounds = 1u32;
-    while (0..rounds).map(|_| round(&mut ours(p))).sum::<Duration>() < RUN_TIME {
-        rounds *= 2;
-    }
-    (0..RUNS)
-        .map(|_| {
-            let total: Duration = (0..rounds).map(|_| round(&mut ours(p))).sum();
-            total.as_nanos() as f64 / (f64::from(rounds) * POOL as f64)
-        })
-        .fold(f64::INFINITY, f64::min)
+    timing::fastest(1, POOL as f64, |rounds| {
+        (0..rounds).map(|_| round(&mut ours(p))).sum()
+    })
 }
 
 fn copy_only(p: SrtpProfile, payload: usize) -> f64 {
@@ -197,13 +166,6 @@ fn bare_hmac_sha1(payload: usize) -> f64 {
         ctx.update(&(i as u32).to_be_bytes());
         black_box(ctx.sign().as_ref()[0]);
     })
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 fn main() {
