@@ -232,7 +232,7 @@ fn their_client_against_our_server(
 fn webrtc_dtls_client_and_our_server_export_the_same_keys() {
     use SrtpProtectionProfile::*;
     for (offered, expect) in [
-        // What Chrome offers: GCM-128 is picked over CM when 256 is not offered.
+        // A client without GCM-256: GCM-128 is picked over CM-80 whatever the client's order.
         (
             vec![Srtp_Aead_Aes_128_Gcm, Srtp_Aes128_Cm_Hmac_Sha1_80],
             SrtpProfile::AeadAes128Gcm,
@@ -296,19 +296,13 @@ fn our_server_fails_a_client_that_offers_no_srtp() {
     assert_eq!(outcome, DtlsEvent::Failed(DtlsFailure::NoSrtpProfile));
 }
 
-#[test]
-fn our_client_and_webrtc_dtls_server_export_the_same_keys() {
+/// Our client against a webrtc-dtls server configured with `supported`; returns the profile
+/// both agreed on after checking that they exported the same keying material.
+fn our_client_against_their_server(supported: Vec<SrtpProtectionProfile>) -> SrtpProfile {
     let ours_cert = DtlsCertificate::generate().unwrap();
     let (their_cert, their_fp) = their_identity();
     let (our_sock, their_sock) = socket_pair();
-    let config = their_config(
-        their_cert,
-        vec![
-            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
-            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
-        ],
-        ours_cert.sha256().clone(),
-    );
+    let config = their_config(their_cert, supported, ours_cert.sha256().clone());
     let rt = runtime();
     let theirs = rt.spawn(async move {
         let sock = Arc::new(UdpSocket::from_std(their_sock).unwrap());
@@ -343,8 +337,35 @@ fn our_client_and_webrtc_dtls_server_export_the_same_keys() {
         panic!("our client: {outcome:?}, theirs: {theirs:?}");
     };
     let (their_profile, material) = theirs.unwrap();
-    // webrtc-dtls as server picks by the client's order; ours offers GCM-256 first, which it
-    // was not configured with, so GCM-128 is what both must agree on.
     assert_eq!(keys.profile, to_ours(their_profile));
     assert_same_material(&keys, DtlsSide::Client, &material);
+    keys.profile
+}
+
+#[test]
+fn our_client_and_webrtc_dtls_server_export_the_same_keys() {
+    use SrtpProtectionProfile::*;
+    // webrtc-dtls as server picks the first of the client's offers that it supports
+    // (`find_matching_srtp_profile(client's, local)`): without 256 on its side, GCM-128.
+    assert_eq!(
+        our_client_against_their_server(vec![Srtp_Aead_Aes_128_Gcm, Srtp_Aes128_Cm_Hmac_Sha1_80]),
+        SrtpProfile::AeadAes128Gcm
+    );
+}
+
+#[test]
+fn as_client_we_offer_gcm_256_first_as_dimpl_does() {
+    use SrtpProtectionProfile::*;
+    // A server that honours the client's order and supports both GCM suites (with 128 first,
+    // as Firefox lists them) gets GCM-256: dimpl's ClientHello offers 256, 128, CM-80 in that
+    // order and has no setting for it (docs/ARCHITECTURE.md, "Deliberate deviations"). When
+    // this fails, dimpl's offer has changed: update that entry.
+    assert_eq!(
+        our_client_against_their_server(vec![
+            Srtp_Aead_Aes_128_Gcm,
+            Srtp_Aead_Aes_256_Gcm,
+            Srtp_Aes128_Cm_Hmac_Sha1_80,
+        ]),
+        SrtpProfile::AeadAes256Gcm
+    );
 }
