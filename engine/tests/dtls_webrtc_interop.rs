@@ -249,6 +249,16 @@ fn webrtc_dtls_client_and_our_server_export_the_same_keys() {
             ],
             SrtpProfile::AeadAes256Gcm,
         ),
+        // Firefox's order (128 first): dimpl as server goes by its own order, 256 first
+        // (docs/ARCHITECTURE.md, "Deliberate deviations").
+        (
+            vec![
+                Srtp_Aead_Aes_128_Gcm,
+                Srtp_Aead_Aes_256_Gcm,
+                Srtp_Aes128_Cm_Hmac_Sha1_80,
+            ],
+            SrtpProfile::AeadAes256Gcm,
+        ),
     ] {
         let (outcome, theirs) = their_client_against_our_server(offered, false, false);
         let DtlsEvent::Connected(keys) = outcome else {

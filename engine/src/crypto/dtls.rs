@@ -38,8 +38,12 @@
 //!
 //! What it does not do: DTLS 1.3 (the issue asks for 1.2; a browser's hybrid ClientHello falls back
 //! to 1.2), session resumption or renegotiation (WebRTC restarts with a full handshake), and the
-//! choice of profile when we are the server: `dimpl` prefers `AEAD_AES_256_GCM`, then
-//! `AEAD_AES_128_GCM`, then `AES_CM_128_HMAC_SHA1_80`, so the SRTP layer must support all three.
+//! choice of SRTP profile: `dimpl` as server picks `AEAD_AES_256_GCM`, then `AEAD_AES_128_GCM`,
+//! then `AES_CM_128_HMAC_SHA1_80` whatever the client's order, and as client offers those three in
+//! that order, with no setting for either (RFC 5764 §4.1.1 leaves the choice to the server), so
+//! the SRTP layer must support all three and issue 3's preference for 128-bit GCM holds only
+//! where the peer decides. The table of what each peer ends with, and the upstream change that
+//! would fix it, is in docs/ARCHITECTURE.md, "Deliberate deviations".
 
 pub mod fingerprint;
 pub mod keys;
