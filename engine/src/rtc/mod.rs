@@ -39,6 +39,8 @@ mod plain_srtp_tests;
 #[cfg(test)]
 mod rtcp_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod webrtc_tests;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rtp_parameters::{RtpCapabilities, RtpCodecCapability, RtpParameters};
+use super::rtp_parameters::{RtpCapabilities, RtpParameters};
 use super::*;
 use crate::net::{SockId, VecTransmit};
 use crate::wire::rtcp::write_pli;
@@ -36,16 +36,7 @@ struct Leg {
 impl Room {
     fn new() -> Self {
         let mut core = WorkerCore::new();
-        let router = Uuid::new_v4();
-        let codecs: Vec<RtpCodecCapability> = serde_json::from_value(json!([
-            {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2},
-            {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
-        ]))
-        .unwrap();
-        let caps = core
-            .create_router(router, &codecs)
-            .unwrap()
-            .rtp_capabilities;
+        let (router, caps) = super::test_support::opus_vp8_router(&mut core);
         Self {
             core,
             router,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rtp_parameters::{MediaKind, RtpCapabilities, RtpCodecCapability, RtpParameters};
+use super::rtp_parameters::{MediaKind, RtpCapabilities, RtpParameters};
 use super::webrtc_dtls::{DtlsDriver, DtlsOutput};
 use super::webrtc_peer::{PeerInput, WebRtcPeer};
 use super::webrtc_transport::{DtlsStateName, WebRtcTransportOptions, WebRtcTransportReply};
@@ -48,16 +48,7 @@ struct Sfu {
 impl Sfu {
     fn new() -> Self {
         let mut core = WorkerCore::new();
-        let router = Uuid::new_v4();
-        let codecs: Vec<RtpCodecCapability> = serde_json::from_value(json!([
-            {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2},
-            {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
-        ]))
-        .expect("codec list");
-        let caps = core
-            .create_router(router, &codecs)
-            .expect("router")
-            .rtp_capabilities;
+        let (router, caps) = super::test_support::opus_vp8_router(&mut core);
         let cert = DtlsCertificate::generate().expect("certificate");
         Sfu {
             core,
