@@ -27,5 +27,7 @@ pub mod fuzz_entry;
 pub mod io;
 pub mod net;
 pub mod rtc;
+#[cfg(test)]
+mod test_rng;
 pub mod wire;
 pub mod worker;

@@ -8,27 +8,7 @@ use super::demux::classify;
 use super::rtcp::{self, RtcpPacket, RtcpPacketMut};
 use super::rtp::{RtpHeader, RtpPacket, RtpPacketMut, write_rtp};
 
-/// xorshift64 (Marsaglia 2003).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
+use crate::test_rng::XorShift;
 
 fn exercise_rtp(buf: &[u8]) {
     let Ok(p) = RtpPacket::parse(buf) else {

@@ -3,6 +3,7 @@
 use super::transform::{Transform, ctr};
 use super::*;
 use crate::crypto::dtls::DtlsSide;
+use crate::test_rng::XorShift;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
@@ -549,20 +550,6 @@ fn contexts_can_move_to_a_worker_thread() {
     let mut tx = std::thread::spawn(move || tx).join().unwrap();
     rx.unprotect_rtp(&mut protected_rtp(&mut tx, 1, 1)).unwrap();
     assert_eq!(SrtpError::TooOld.as_str(), "too_old");
-}
-
-/// xorshift64 (Marsaglia 2003): fixed seed, so a failure reproduces exactly.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
 }
 
 /// Network bytes: random datagrams, and real packets truncated at every length and with one

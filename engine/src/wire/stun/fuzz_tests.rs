@@ -4,26 +4,7 @@
 
 use super::*;
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
+use crate::test_rng::XorShift;
 
 /// Runs every accessor and both verifiers; returns whether the input parsed.
 fn exercise(input: &[u8], key: &IntegrityKey) -> bool {
