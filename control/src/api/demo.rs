@@ -75,6 +75,24 @@ fn parse_peer(peer: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(peer).map_err(|_| unknown_peer(peer))
 }
 
+/// Peer `peer_id` (spelled `peer` in the path) of room `name`, marked as seen now.
+fn registered_peer<'a>(
+    rooms: &'a mut HashMap<String, Room>,
+    name: &str,
+    peer_id: Uuid,
+    peer: &str,
+) -> Result<&'a mut Peer, ApiError> {
+    let room = rooms
+        .get_mut(name)
+        .ok_or_else(|| ApiError::not_found("room", name))?;
+    let p = room
+        .peers
+        .get_mut(&peer_id)
+        .ok_or_else(|| unknown_peer(peer))?;
+    p.seen = Instant::now();
+    Ok(p)
+}
+
 /// `POST /demo/rooms/{name}/join` → `{peerId, routerId, rtpCapabilities}`.
 pub(super) async fn join(State(s): State<Shared>, Path(name): Path<String>) -> ApiResult {
     check_name(&name)?;
@@ -185,15 +203,9 @@ pub(super) async fn add_transport(
 ) -> ApiResult {
     let peer_id = parse_peer(&peer)?;
     let mut rooms = s.demo.0.lock().await;
-    let room = rooms
-        .get_mut(&name)
-        .ok_or_else(|| ApiError::not_found("room", &name))?;
-    let p = room
-        .peers
-        .get_mut(&peer_id)
-        .ok_or_else(|| unknown_peer(&peer))?;
-    p.transports.push(b.transport_id);
-    p.seen = Instant::now();
+    registered_peer(&mut rooms, &name, peer_id, &peer)?
+        .transports
+        .push(b.transport_id);
     ok_json(json!({}))
 }
 
@@ -214,15 +226,9 @@ pub(super) async fn add_producer(
     s.owner(&b.producer_id.to_string(), Kind::Producer)
         .map_err(|_| ApiError::not_found("producer", &b.producer_id.to_string()))?;
     let mut rooms = s.demo.0.lock().await;
-    let room = rooms
-        .get_mut(&name)
-        .ok_or_else(|| ApiError::not_found("room", &name))?;
-    let p = room
-        .peers
-        .get_mut(&peer_id)
-        .ok_or_else(|| unknown_peer(&peer))?;
-    p.producers.push((b.producer_id, b.kind));
-    p.seen = Instant::now();
+    registered_peer(&mut rooms, &name, peer_id, &peer)?
+        .producers
+        .push((b.producer_id, b.kind));
     ok_json(json!({}))
 }
 
