@@ -16,6 +16,16 @@ fn fb_ssrcs(body: &[u8]) -> Result<(u32, u32), ParseError> {
     Ok((be32(body, 0), be32(body, 4)))
 }
 
+/// The two SSRCs and an FCI of whole `entry`-byte entries (NACK 4, FIR 8).
+fn fb_entries(body: &[u8], entry: usize) -> Result<(u32, u32, &[u8]), ParseError> {
+    let (sender_ssrc, media_ssrc) = fb_ssrcs(body)?;
+    let fci = &body[8..];
+    if !fci.len().is_multiple_of(entry) {
+        return Err(ParseError::BadLength);
+    }
+    Ok((sender_ssrc, media_ssrc, fci))
+}
+
 /// A feedback message whose FCI is handed over raw (transport-wide CC, REMB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generic<'a> {
@@ -72,11 +82,7 @@ pub struct Nack<'a> {
 
 impl<'a> Nack<'a> {
     pub(super) fn parse(body: &'a [u8]) -> Result<Self, ParseError> {
-        let (sender_ssrc, media_ssrc) = fb_ssrcs(body)?;
-        let fci = &body[8..];
-        if !fci.len().is_multiple_of(4) {
-            return Err(ParseError::BadLength);
-        }
+        let (sender_ssrc, media_ssrc, fci) = fb_entries(body, 4)?;
         Ok(Nack {
             sender_ssrc,
             media_ssrc,
@@ -163,11 +169,7 @@ pub struct Fir<'a> {
 
 impl<'a> Fir<'a> {
     pub(super) fn parse(body: &'a [u8]) -> Result<Self, ParseError> {
-        let (sender_ssrc, media_ssrc) = fb_ssrcs(body)?;
-        let fci = &body[8..];
-        if !fci.len().is_multiple_of(8) {
-            return Err(ParseError::BadLength);
-        }
+        let (sender_ssrc, media_ssrc, fci) = fb_entries(body, 8)?;
         Ok(Fir {
             sender_ssrc,
             media_ssrc,
