@@ -26,7 +26,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::net::{SockId, VecTransmit};
-use crate::rtc::rtp_parameters::{RtpCapabilities, RtpCodecCapability, RtpParameters};
+use crate::rtc::rtp_parameters::{RtpCapabilities, RtpParameters};
 use crate::rtc::{ConsumeOptions, PlainTransportOptions, ProduceOptions, WorkerCore};
 use crate::wire::demux::{PacketKind, classify};
 use crate::wire::rtcp::{self, RtcpPacket, RtcpPacketMut};
@@ -353,16 +353,7 @@ impl Room {
 
     fn new() -> Self {
         let mut core = WorkerCore::new();
-        let router = Uuid::new_v4();
-        let codecs: Vec<RtpCodecCapability> = serde_json::from_value(json!([
-            {"kind": "audio", "mimeType": "audio/opus", "clockRate": 48000, "channels": 2},
-            {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
-        ]))
-        .expect("codec list");
-        let caps = core
-            .create_router(router, &codecs)
-            .expect("router")
-            .rtp_capabilities;
+        let (router, caps) = crate::rtc::test_support::opus_vp8_router(&mut core);
         let mut legs = Vec::new();
         let specs: [(Option<&str>, bool, bool); 4] = [
             (Some(SENDER_A), false, true),

@@ -38,8 +38,8 @@ pub mod supported_rtp_capabilities;
 mod plain_srtp_tests;
 #[cfg(test)]
 mod rtcp_tests;
-#[cfg(test)]
-mod test_support;
+/// Set-up for the scenario tests and the fuzz entry points (`crate::fuzz_entry`).
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Set-up shared by the core's scenario tests (`tests.rs`, `rtcp_tests.rs`, `webrtc_tests.rs`).
+//! Set-up shared by the core's scenario tests (`tests.rs`, `rtcp_tests.rs`, `webrtc_tests.rs`)
+//! and the fuzz entry points (`crate::fuzz_entry`), which is why it is not `cfg(test)`.
 
 use serde_json::json;
 use uuid::Uuid;
