@@ -19,9 +19,11 @@ mod events;
 mod key_frame_request_manager;
 mod producer;
 mod router;
+mod rtp_listener;
 mod rtp_stream;
 mod rtp_stream_send;
 mod seq_manager;
+mod simulcast_consumer;
 mod slab;
 mod transport;
 
@@ -39,6 +41,8 @@ mod plain_srtp_tests;
 #[cfg(test)]
 mod rtcp_tests;
 #[cfg(test)]
+mod simulcast_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod webrtc_tests;
@@ -48,7 +52,7 @@ pub use self::core::{
     ProduceReply, RouterReply, SharedOutcome, WorkerCore,
 };
 pub use counters::{DropReason, WorkerCounters};
-pub use events::Event;
+pub use events::{ConsumerLayers, Event};
 pub use transport::TransportTuple;
 
 /// Errors of the control operations, each naming what was wrong. The control plane maps them
