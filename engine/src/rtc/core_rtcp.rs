@@ -346,14 +346,17 @@ impl WorkerCore {
     /// the transport's own (as mediasoup's `Transport.produce` does), so that its consumers'
     /// sender reports and SDES carry one and streams of one sender share it.
     pub(super) fn fill_producer_cname(&self, t: usize, params: &mut RtpParameters) {
-        if params.rtcp.cname.is_some() {
+        // An empty CNAME counts as none (mediasoup-client sends "" for RID simulcast, whose
+        // SDP has no a=ssrc lines to take one from; mediasoup fills it in too).
+        if params.rtcp.cname.as_deref().is_some_and(|c| !c.is_empty()) {
             return;
         }
         let transport = &self.transports[t];
         let cname = transport
             .producers
             .iter()
-            .find_map(|&p| self.producers[p].rtp_parameters.rtcp.cname.clone())
+            .filter_map(|&p| self.producers[p].rtp_parameters.rtcp.cname.clone())
+            .find(|c| !c.is_empty())
             .unwrap_or_else(|| transport.id.simple().to_string()[..8].to_owned());
         params.rtcp.cname = Some(cname);
     }
