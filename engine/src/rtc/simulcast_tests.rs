@@ -466,6 +466,36 @@ fn preferred_layers_switch_at_the_next_key_frame_of_the_target_with_sr_mapped_ti
     let recv = room.recv;
     let tx = room.feed(recv, 2_000, &mut pli);
     assert_eq!(plis_to(&tx, room.send.remote), vec![ssrc(0)]);
+    // Sender reports to the consumer now come from layer 0: its SR (NTP 100 ms ↔ RTP
+    // TS_BASE[0] + 9000) moved to the report's time, through layer 0's offset.
+    let last0 = out.iter().rev().find(|o| o.layer == 0).unwrap();
+    let offset0 = last0
+        .ts
+        .wrapping_sub(TS_BASE[0].wrapping_add(FRAME_TICKS * last0.frame));
+    let mut sr = None;
+    for ms in (2_100..5_000).step_by(100) {
+        let tx = room.timeout(ms);
+        let found = tx.sent.iter().find_map(|(_, to, b)| {
+            (*to == room.recv.remote && classify(b) == PacketKind::Rtcp)
+                .then(|| {
+                    rtcp::compound(b).find_map(|p| match p.unwrap() {
+                        RtcpPacket::SenderReport(r) => Some(r.sender_info()),
+                        _ => None,
+                    })
+                })
+                .flatten()
+        });
+        if let Some(info) = found {
+            sr = Some((ms, info));
+            break;
+        }
+    }
+    let (ms, info) = sr.expect("a sender report to the consumer");
+    assert_eq!(info.ssrc, ssrc_out);
+    let expected = TS_BASE[0]
+        .wrapping_add(9000 + (ms as u32 - 100) * 90)
+        .wrapping_add(offset0);
+    assert_eq!(info.rtp_timestamp, expected);
 }
 
 #[test]
@@ -707,4 +737,33 @@ fn a_paused_simulcast_consumer_forwards_nothing_and_resumes_at_a_key_frame() {
             .get("currentLayers")
             .is_none()
     );
+}
+
+#[test]
+fn an_empty_cname_is_filled_in_and_consumers_carry_it() {
+    let mut room = Room::new();
+    let rtp_parameters: RtpParameters = serde_json::from_value(json!({
+        "mid": "0",
+        "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000}],
+        "headerExtensions": [{"uri": MID_URI, "id": MID_ID}, {"uri": RTP_STREAM_ID_URI, "id": RID_ID}],
+        "encodings": [{"rid": "r0"}, {"rid": "r1"}],
+        "rtcp": {"cname": ""}
+    }))
+    .unwrap();
+    let id = Uuid::new_v4();
+    let options = ProduceOptions {
+        id,
+        kind: MediaKind::Video,
+        rtp_parameters,
+        paused: false,
+        app_data: json!(null),
+    };
+    room.core.produce(room.send.transport, options).unwrap();
+    let cname = room.core.dump_producer(id).unwrap()["rtpParameters"]["rtcp"]["cname"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!cname.is_empty());
+    let consumer = room.consume(id);
+    assert_eq!(consumer.rtp_parameters.rtcp.cname.as_deref(), Some(&*cname));
 }
