@@ -141,7 +141,7 @@ fn rid_only_simulcast_switches_layers_on_preferred_layers() {
     };
     let mut got: Vec<RtpView> = Vec::new();
     // Frames until the receiver has seen `want` packets of layer `layer` in a row.
-    let mut run_until = |sender: &mut Sender, got: &mut Vec<RtpView>, layer: u8, want: usize| {
+    let run_until = |sender: &mut Sender, got: &mut Vec<RtpView>, layer: u8, want: usize| {
         let end = Instant::now() + Duration::from_secs(20);
         loop {
             sender.send_frame();
