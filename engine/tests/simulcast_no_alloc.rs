@@ -180,11 +180,21 @@ fn main() {
     let before = alloc_counter::allocations();
     drive(&mut core, &mut sink, 5_000, 30);
     let after = alloc_counter::allocations();
-    for leg in 1..4 {
-        let got = sink.rtp[leg] - before_rtp[leg];
-        assert_eq!(got, 900, "consumer {leg}: one layer at 30 fps for 30 s");
+    for (leg, ((now, then), layer)) in sink
+        .rtp
+        .iter()
+        .zip(before_rtp)
+        .zip(sink.layer)
+        .enumerate()
+        .skip(1)
+    {
         assert_eq!(
-            usize::from(sink.layer[leg]),
+            now - then,
+            900,
+            "consumer {leg}: one layer at 30 fps for 30 s"
+        );
+        assert_eq!(
+            usize::from(layer),
             leg - 1,
             "consumer {leg} forwards its preferred layer"
         );
