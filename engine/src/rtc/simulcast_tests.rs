@@ -767,3 +767,73 @@ fn an_empty_cname_is_filled_in_and_consumers_carry_it() {
     let consumer = room.consume(id);
     assert_eq!(consumer.rtp_parameters.rtcp.cname.as_deref(), Some(&*cname));
 }
+
+/// Random MIDs, RIDs, SSRCs and payload types at a simulcast producer's transport, including
+/// truncated extension blocks: nothing panics, nothing unknown is learnt, and what reaches the
+/// viewer is the consumer's own stream.
+#[test]
+fn random_names_never_panic_and_learn_nothing_unknown() {
+    let (mut room, consumer, _) = settled();
+    let ssrc_out = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..5_000u32 {
+        let r = next();
+        let mid = [b'0' + (r % 3) as u8];
+        let rid = [b'r', b'0' + ((r >> 8) % 5) as u8];
+        let ssrc = 0x9000 + ((r >> 16) % 64) as u32;
+        let pt = if r & (1 << 40) != 0 { 96 } else { 97 };
+        let h = RtpHeader {
+            marker: true,
+            payload_type: pt,
+            sequence: i as u16,
+            timestamp: i * 3000,
+            ssrc,
+        };
+        let ext: &[(u8, &[u8])] = match (r >> 32) % 4 {
+            0 => &[(MID_ID, &mid), (RID_ID, &rid)],
+            1 => &[(RID_ID, &rid)],
+            2 => &[(MID_ID, &mid), (RRID_ID, &rid)],
+            _ => &[],
+        };
+        let mut buf = [0u8; 200];
+        let mut n = write_rtp(&mut buf, &h, ext, &[0x10, 0, 0x9d, 0x01, 0, 0, 0, 0, 0]).unwrap();
+        if r & (1 << 50) != 0 {
+            // Cut into the extension block or the header.
+            n = (r >> 52) as usize % n;
+        }
+        let send = room.send;
+        let tx = room.feed(send, 400 + u64::from(i), &mut buf[..n]);
+        assert!(
+            rtp_to_any(&tx, room.recv.remote)
+                .iter()
+                .all(|&s| s == ssrc_out)
+        );
+    }
+    // The layers stay bound to the SSRCs the endpoint used first; no random SSRC joined them.
+    let pstats = room.core.producer_stats(room.producer_id()).unwrap();
+    let ssrcs: Vec<u64> = pstats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["ssrc"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ssrcs,
+        (0..3).map(|l| u64::from(ssrc(l))).collect::<Vec<_>>()
+    );
+}
+
+/// SSRCs of the RTP datagrams sent to `to` (without reading their payloads).
+fn rtp_to_any(tx: &VecTransmit, to: SocketAddr) -> Vec<u32> {
+    tx.sent
+        .iter()
+        .filter(|(_, t, b)| *t == to && classify(b) == PacketKind::Rtp)
+        .map(|(_, _, b)| RtpPacket::parse(b).unwrap().ssrc())
+        .collect()
+}
