@@ -4,7 +4,8 @@
 // it. B must decode frames of the top layer; after `PUT /v1/consumers/{id}/preferred-layers
 // {"spatialLayer": 0}` Sluice switches B's consumer to the lowest layer at its next key frame, so
 // the frames B decodes get narrower while its one inbound stream goes on; `{"spatialLayer": 2}`
-// brings the top layer back.
+// brings the top layer back. Then A stops sending its top layer: Sluice falls back to the middle
+// one by itself, and goes back up when A sends the top layer again.
 //
 // Chromium only sends as many simulcast layers as the capture size allows (libwebrtc's
 // simulcast table: 640x480 gets two), so A captures 1280x720 from the fake device. And it only
@@ -100,7 +101,7 @@ describe('simulcast through Sluice between two browsers', () => {
     await sluice?.stop();
   });
 
-  it('B decodes the top layer of A\'s simulcast camera, then layer 0 after preferred-layers', async () => {
+  it('B follows preferred layers and falls back when A stops its top layer', async () => {
     const router = await http(`${sluice.url}/v1/routers`, 'POST', { mediaCodecs: MEDIA_CODECS });
     assert.equal(router.status, 200, JSON.stringify(router.body));
     const { id: routerId, rtpCapabilities: caps } = router.body;
@@ -222,7 +223,25 @@ describe('simulcast through Sluice between two browsers', () => {
       const layer = (await dump()).currentLayers?.spatialLayer;
       return { ok: layer === top.layer && r.width === top.width && r.frames > low.frames + 10, ...r, layer };
     }, 'B decodes the top layer again');
-    console.log('B decodes at the end', JSON.stringify(back));
+    console.log('B decodes the top layer again', JSON.stringify(back));
+
+    // A stops sending its top layer (mediasoup-client deactivates the encoding): after ~1.5 s of
+    // silence Sluice falls back to the best layer left, without any API call; when A sends it
+    // again, B goes back up.
+    await a.evaluate(() => window.producer.setMaxSpatialLayer(1));
+    const fallback = await until(async () => {
+      const r = await received();
+      const layer = (await dump()).currentLayers?.spatialLayer;
+      return { ok: layer === 1 && r.width > 0 && r.width < top.width && r.frames > back.frames + 10, ...r, layer };
+    }, 'B falls back to layer 1 when the top layer stops');
+    console.log('B decodes after the top layer stopped', JSON.stringify(fallback));
+    await a.evaluate(() => window.producer.setMaxSpatialLayer(2));
+    const restored = await until(async () => {
+      const r = await received();
+      const layer = (await dump()).currentLayers?.spatialLayer;
+      return { ok: layer === 2 && r.width === top.width && r.frames > fallback.frames + 10, ...r, layer };
+    }, 'B goes back up when the top layer returns');
+    console.log('B decodes at the end', JSON.stringify(restored));
     assert.equal(low.ssrcs, 1, 'one inbound stream throughout');
     assert.deepEqual([...a.errors, ...b.errors], []);
   });
