@@ -171,6 +171,12 @@ pub enum Request {
     PauseConsumer { id: Uuid, paused: bool },
     /// Ask the producer for a key frame on behalf of a consumer.
     RequestKeyFrame { id: Uuid },
+    /// Set a simulcast consumer's preferred layers (a simple consumer ignores them).
+    SetPreferredLayers {
+        id: Uuid,
+        spatial_layer: u8,
+        temporal_layer: Option<u8>,
+    },
     /// A consumer's dump.
     DumpConsumer { id: Uuid },
     /// A consumer's stats.
@@ -1150,6 +1156,14 @@ impl Worker {
             }
             Request::RequestKeyFrame { id } => {
                 core.request_key_frame(id)?;
+                Response::Done
+            }
+            Request::SetPreferredLayers {
+                id,
+                spatial_layer,
+                temporal_layer,
+            } => {
+                core.set_consumer_preferred_layers(id, spatial_layer, temporal_layer)?;
                 Response::Done
             }
             Request::DumpConsumer { id } => Response::Json(core.dump_consumer(id)?),

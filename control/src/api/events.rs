@@ -45,6 +45,17 @@ impl SseEvent {
             | Event::ConsumerProducerResume { consumer_id } => {
                 (json!({ "consumerId": consumer_id }), None)
             }
+            Event::ConsumerLayersChange {
+                consumer_id,
+                layers,
+            } => (
+                json!({
+                    "consumerId": consumer_id,
+                    "spatialLayer": layers.map(|l| l.spatial_layer),
+                    "temporalLayer": layers.map(|l| l.temporal_layer),
+                }),
+                None,
+            ),
             Event::TransportClose { transport_id } => {
                 (json!({ "transportId": transport_id }), Some(*transport_id))
             }

@@ -635,8 +635,16 @@ pub(super) async fn preferred_layers(
             "spatialLayer/temporalLayer: must be 0-15",
         ));
     }
-    // A simple consumer has a single layer: as in mediasoup, the preference is accepted (for an
-    // existing consumer) and has no effect until simulcast consumers exist.
-    s.call(w, Request::DumpConsumer { id }).await?;
+    // Layers above the producer's are clamped to its highest (mediasoup); a simple consumer
+    // accepts the request and ignores it, as mediasoup's SimpleConsumer does.
+    s.call(
+        w,
+        Request::SetPreferredLayers {
+            id,
+            spatial_layer: b.spatial_layer,
+            temporal_layer: b.temporal_layer,
+        },
+    )
+    .await?;
     empty()
 }

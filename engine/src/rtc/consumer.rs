@@ -1,5 +1,6 @@
 //! A Consumer: one producer's media sent out over a transport, with the consumer's own SSRC,
-//! payload types and header extensions (mediasoup's `SimpleConsumer`).
+//! payload types and header extensions (mediasoup's `SimpleConsumer`; a consumer of several
+//! encodings also carries the layer state of [`super::simulcast_consumer`]).
 //!
 //! **Header extensions** ([`HeaderExtensions`]). Each packet is copied into its send buffer with
 //! a header extension block of the consumer's own ([`rtp::write_rewritten`]): the elements the
@@ -30,6 +31,7 @@ use uuid::Uuid;
 use super::rtp_parameters::{MediaKind, RtpParameters};
 use super::rtp_stream_send::RtpStreamSend;
 use super::seq_manager::SeqManager;
+use super::simulcast_consumer::SimulcastLayers;
 use super::supported_rtp_capabilities::{ABS_SEND_TIME_URI, MID_URI, TRANSPORT_WIDE_CC_URI};
 use crate::wire::rtp::{
     self, ExtensionElements, FixedFields, RewriteError, RtpPacket, RtpPacketMut,
@@ -49,8 +51,11 @@ pub(crate) struct Consumer {
     pub(crate) rtp_parameters: RtpParameters,
     /// The consumer's SSRC.
     pub(crate) ssrc: u32,
-    /// The producer SSRC this consumer forwards (its first encoding).
-    pub(crate) source_ssrc: u32,
+    /// The producer stream (encoding index) this consumer forwards: the first for a simple
+    /// consumer; a simulcast consumer's current spatial layer, `None` before its first switch.
+    pub(crate) source_stream: Option<usize>,
+    /// Layer state of a simulcast consumer ([`super::simulcast_consumer`]).
+    pub(crate) simulcast: Option<Box<SimulcastLayers>>,
     /// Consumer payload type for each producer payload type (`PT_NONE`: not forwarded).
     pub(crate) pt_map: [u8; 128],
     /// How its header extensions are written.

@@ -19,8 +19,8 @@ use super::router::Router;
 use super::rtp_parameters::{
     MediaKind, RtpCapabilities, RtpCodecCapability, RtpCodecParameters, RtpParameters,
 };
-use super::rtp_stream::RtpStreamRecv;
 use super::seq_manager::SeqManager;
+use super::simulcast_consumer::{Admit, switch_layer};
 use super::slab::Slab;
 use super::transport::{PlainTransport, Transport, TransportKind, TransportTuple};
 use crate::net::{MAX_DATAGRAM, SockId, Transmit};
@@ -35,6 +35,8 @@ mod webrtc;
 pub use webrtc::SharedOutcome;
 #[path = "core_rtcp.rs"]
 mod rtcp_io;
+#[path = "core_simulcast.rs"]
+mod simulcast;
 
 /// The longest SRTP authentication tag a send buffer keeps room for (AEAD_AES_128_GCM and
 /// AEAD_AES_256_GCM, RFC 7714 §7.1).
@@ -349,6 +351,7 @@ impl WorkerCore {
             producers: Vec::new(),
             consumers: Vec::new(),
             ssrc_table: HashMap::new(),
+            listener: Default::default(),
             counters: Default::default(),
             app_data: options.app_data,
         });
@@ -520,26 +523,7 @@ impl WorkerCore {
         let mapping = ortc::get_producer_rtp_parameters_mapping(&o.rtp_parameters, router_caps)?;
         let consumable =
             ortc::get_consumable_rtp_parameters(o.kind, &o.rtp_parameters, router_caps, &mapping);
-        let mut streams = Vec::new();
-        for (i, enc) in o.rtp_parameters.encodings.iter().enumerate() {
-            let Some(ssrc) = enc.ssrc else {
-                return Err(RtcError::Unacceptable {
-                    field: format!("rtpParameters.encodings[{i}].ssrc"),
-                    message: "an SSRC is required for every encoding on this transport".into(),
-                });
-            };
-            if self.transports[t].ssrc_table.contains_key(&ssrc)
-                || streams.iter().any(|s: &RtpStreamRecv| s.ssrc == ssrc)
-            {
-                return Err(RtcError::Conflict(format!(
-                    "rtpParameters.encodings[{i}].ssrc {ssrc} is already used on this transport"
-                )));
-            }
-            let clock_rate = media_codec(&o.rtp_parameters.codecs)
-                .map(|c| c.clock_rate)
-                .unwrap_or(90_000);
-            streams.push(RtpStreamRecv::new(ssrc, clock_rate));
-        }
+        let streams = self.producer_streams(t, &o.rtp_parameters)?;
         if streams.is_empty() {
             return Err(RtcError::Unacceptable {
                 field: "rtpParameters.encodings".into(),
@@ -555,7 +539,11 @@ impl WorkerCore {
                 "simple"
             },
         };
-        let ssrcs: Vec<u32> = streams.iter().map(|s| s.ssrc).collect();
+        let ssrcs: Vec<u32> = streams
+            .iter()
+            .flat_map(|s| [s.bound.then_some(s.ssrc), s.rtx_ssrc])
+            .flatten()
+            .collect();
         let idx = self.producers.insert(Producer {
             id: o.id,
             transport: t,
@@ -570,6 +558,13 @@ impl WorkerCore {
         });
         self.producers[idx].init_key_frame_feedback();
         let transport = &mut self.transports[t];
+        if let Err(e) = transport
+            .listener
+            .add_producer(idx, &self.producers[idx].rtp_parameters)
+        {
+            self.producers.remove(idx);
+            return Err(e);
+        }
         transport.producers.push(idx);
         for s in ssrcs {
             transport.ssrc_table.insert(s, idx);
@@ -599,6 +594,7 @@ impl WorkerCore {
         if let Some(t) = self.transports.get_mut(producer.transport) {
             t.producers.retain(|&x| x != p);
             t.ssrc_table.retain(|_, &mut x| x != p);
+            t.listener.remove_producer(p);
         }
         self.ids.remove(&producer_id);
         self.events.push(Event::ProducerClose { producer_id });
@@ -621,6 +617,10 @@ impl WorkerCore {
                     Event::ConsumerProducerResume { consumer_id }
                 });
             }
+        }
+        for i in 0..self.producers[p].consumers.len() {
+            let c = self.producers[p].consumers[i];
+            self.update_layers(c);
         }
         if !paused {
             self.key_frame_on_producer_resume(p);
@@ -653,12 +653,16 @@ impl WorkerCore {
         Ok(Value::Array(
             p.streams
                 .iter()
+                .filter(|s| s.bound)
                 .map(|s| {
                     serde_json::json!({
                         "type": "inbound-rtp",
                         "kind": p.kind,
                         "mimeType": mime,
                         "ssrc": s.ssrc,
+                        "rid": s.rid.as_deref().map(String::from_utf8_lossy),
+                        "rtxSsrc": s.rtx_ssrc,
+                        "rtxPacketCount": s.rtx_packets,
                         "packetCount": s.packets,
                         "byteCount": s.bytes,
                         "packetsLost": s.lost(),
@@ -717,7 +721,7 @@ impl WorkerCore {
         let clock_rate = media_codec(&rtp_parameters.codecs)
             .map(|c| c.clock_rate)
             .unwrap_or(90_000);
-        let source_ssrc = producer.streams[0].ssrc;
+        let simulcast = simulcast::layers_for(producer, &rtp_parameters);
         let kind = producer.kind;
         let producer_paused = producer.paused;
         // mediasoup gives every consumer of a WebRTC transport a mid of its own, which the
@@ -736,7 +740,8 @@ impl WorkerCore {
             producer_paused,
             rtp_parameters: rtp_parameters.clone(),
             ssrc,
-            source_ssrc,
+            source_stream: if simulcast.is_some() { None } else { Some(0) },
+            simulcast,
             pt_map,
             extensions,
             seq: SeqManager::new(clock_rate, rand::random(), rand::random()),
@@ -745,8 +750,9 @@ impl WorkerCore {
             rtp_stream: Default::default(),
             app_data: o.app_data,
         });
-        self.key_frame_on_activate(idx);
         self.producers[p].consumers.push(idx);
+        self.update_layers(idx);
+        self.key_frame_on_activate(idx);
         self.transports[t].consumers.push(idx);
         self.ids.insert(o.id, Obj::Consumer(idx));
         Ok(ConsumeReply {
@@ -754,7 +760,7 @@ impl WorkerCore {
             producer_id: o.producer_id,
             kind,
             rtp_parameters,
-            type_: "simple",
+            type_: self.consumers[idx].type_name(),
             paused: o.paused,
             producer_paused,
         })
@@ -782,8 +788,11 @@ impl WorkerCore {
     /// Pauses or resumes a consumer. On resume its stream continues without a sequence gap.
     pub fn set_consumer_paused(&mut self, id: Uuid, paused: bool) -> Result<(), RtcError> {
         let c = self.consumer_idx(id)?;
-        if self.consumers[c].set_paused(paused) && !paused {
-            self.key_frame_on_activate(c);
+        if self.consumers[c].set_paused(paused) {
+            self.update_layers(c);
+            if !paused {
+                self.key_frame_on_activate(c);
+            }
         }
         Ok(())
     }
@@ -791,17 +800,19 @@ impl WorkerCore {
     /// A consumer's dump.
     pub fn dump_consumer(&self, id: Uuid) -> Result<Value, RtcError> {
         let c = &self.consumers[self.consumer_idx(id)?];
-        Ok(serde_json::json!({
+        let mut dump = serde_json::json!({
             "id": c.id,
             "producerId": self.producers[c.producer].id,
             "transportId": self.transports[c.transport].id,
             "kind": c.kind,
-            "type": "simple",
+            "type": c.type_name(),
             "paused": c.paused,
             "producerPaused": c.producer_paused,
             "rtpParameters": c.rtp_parameters,
             "appData": c.app_data,
-        }))
+        });
+        simulcast::add_layers(c, &mut dump);
+        Ok(dump)
     }
 
     /// mediasoup-like consumer stats: its `outbound-rtp` entry, then its producer's `inbound-rtp`.
@@ -810,7 +821,7 @@ impl WorkerCore {
         let mime = media_codec(&c.rtp_parameters.codecs)
             .map(|x| x.mime_type.clone())
             .unwrap_or_default();
-        let mut out = vec![serde_json::json!({
+        let mut entry = serde_json::json!({
             "type": "outbound-rtp",
             "kind": c.kind,
             "mimeType": mime,
@@ -822,7 +833,9 @@ impl WorkerCore {
             "roundTripTime": c.rtp_stream.rtt.map(|d| d.as_secs_f64() * 1000.0),
             "pliCount": c.rtp_stream.pli_received,
             "firCount": c.rtp_stream.fir_received,
-        })];
+        });
+        simulcast::add_layers(c, &mut entry);
+        let mut out = vec![entry];
         if let Value::Array(inbound) = self.producer_stats(self.producers[c.producer].id)? {
             out.extend(inbound);
         }
@@ -947,30 +960,71 @@ impl WorkerCore {
             counters,
             rtcp,
             abs_send_time,
+            events,
             ..
         } = self;
         let transport = &mut transports[t];
         transport.counters.rtp_packets_received += 1;
-        let Some(&p) = transport.ssrc_table.get(&ssrc) else {
+        let p = match transport.ssrc_table.get(&ssrc) {
+            Some(&p) => p,
+            None => match transport.listener.learn(producers, &pkt) {
+                Some(p) => {
+                    transport.ssrc_table.insert(ssrc, p);
+                    p
+                }
+                None => {
+                    counters.drop(DropReason::UnknownSsrc);
+                    return;
+                }
+            },
+        };
+        let producer = &mut producers[p];
+        let Some((si, is_rtx)) = producer.stream_index(ssrc) else {
             counters.drop(DropReason::UnknownSsrc);
             return;
         };
-        let producer = &mut producers[p];
-        if let Some(stream) = producer.stream_mut(ssrc) {
-            stream.receive(now, seq, ts, len);
-            stream.detect_key_frame(pt, pkt.payload());
+        let stream = &mut producer.streams[si];
+        if is_rtx {
+            stream.rtx_packets += 1;
+            counters.drop(DropReason::Rtx);
+            return;
+        }
+        let woke = stream.receive(now, seq, ts, len);
+        stream.detect_key_frame(pt, pkt.payload());
+        let key_codec = stream.feedback.codec;
+        if woke && producer.streams.len() > 1 {
+            let key = key_codec.is_some_and(|(media_pt, codec)| {
+                pt == media_pt && codec.is_key_frame(pkt.payload())
+            });
+            simulcast::stream_woke(producer, si, key, consumers, events, rtcp);
         }
         if producer.paused {
             counters.drop(DropReason::ProducerPaused);
             return;
         }
+        let producer = &producers[p];
+        // Whether this packet starts a key frame: asked only by a simulcast consumer waiting
+        // to switch to this stream, computed at most once.
+        let mut key_frame = None;
+        let mut is_key_frame = || {
+            *key_frame.get_or_insert_with(|| {
+                key_codec.is_some_and(|(media_pt, codec)| {
+                    pt == media_pt && codec.is_key_frame(pkt.payload())
+                })
+            })
+        };
         // The producer's extension elements, read once for all consumers. More than
         // MAX_ELEMENTS: every consumer rewrites in place instead.
         let src_ext = rtp::ExtensionElements::read(&pkt);
         for &c in &producer.consumers {
             let consumer = &mut consumers[c];
-            if !consumer.active() || consumer.source_ssrc != ssrc {
+            if !consumer.active() {
                 continue;
+            }
+            match consumer.admit(si, &mut is_key_frame) {
+                Admit::Forward => {}
+                Admit::Drop => continue,
+                Admit::Switch => switch_layer(consumer, &producer.streams, si, events),
             }
             let out_pt = consumer.pt_map[(pt & 0x7F) as usize];
             if out_pt == PT_NONE {

@@ -105,6 +105,12 @@ pub(super) struct RtcpState {
 }
 
 impl RtcpState {
+    /// Key frame requests were queued on producer streams: the next `handle_timeout` sends
+    /// them.
+    pub(super) fn wake(&mut self) {
+        self.deferred = true;
+    }
+
     /// Sluice's NTP time at `now` (RFC 3550 §4: 32.32 fixed point seconds since 1900). Without
     /// a wall clock the first `now` seen counts as the Unix epoch.
     pub(super) fn ntp(&mut self, now: Instant) -> u64 {
@@ -181,10 +187,8 @@ fn due_sender_info(
     if !sr_due(c, now) {
         return None;
     }
-    let stream = producers[c.producer]
-        .streams
-        .iter()
-        .find(|s| s.ssrc == c.source_ssrc)?;
+    // A simulcast consumer reports from the layer it forwards (its offset maps that one).
+    let stream = producers[c.producer].streams.get(c.source_stream?)?;
     sender_info(c, stream, ntp, now)
 }
 
@@ -292,6 +296,7 @@ impl WorkerCore {
         }
         self.rtcp.deferred = false;
         self.rtcp.next_scan = Some(now + SCAN_INTERVAL);
+        self.simulcast_timeouts(now);
         self.key_frame_timeouts(now, tx);
         self.send_reports(now, tx);
     }
@@ -318,8 +323,12 @@ impl WorkerCore {
         if consumer.kind != MediaKind::Video || !consumer.active() {
             return;
         }
-        let ssrc = consumer.source_ssrc;
-        if let Some(s) = self.producers[consumer.producer].stream_mut(ssrc) {
+        let Some(si) = consumer.key_frame_stream() else {
+            return;
+        };
+        if let Some(s) = self.producers[consumer.producer].streams.get_mut(si)
+            && s.bound
+        {
             s.key_frames.defer(KeyFrameRequest::Pli);
             self.rtcp.deferred = true;
         }
@@ -337,14 +346,17 @@ impl WorkerCore {
     /// the transport's own (as mediasoup's `Transport.produce` does), so that its consumers'
     /// sender reports and SDES carry one and streams of one sender share it.
     pub(super) fn fill_producer_cname(&self, t: usize, params: &mut RtpParameters) {
-        if params.rtcp.cname.is_some() {
+        // An empty CNAME counts as none (mediasoup-client sends "" for RID simulcast, whose
+        // SDP has no a=ssrc lines to take one from; mediasoup fills it in too).
+        if params.rtcp.cname.as_deref().is_some_and(|c| !c.is_empty()) {
             return;
         }
         let transport = &self.transports[t];
         let cname = transport
             .producers
             .iter()
-            .find_map(|&p| self.producers[p].rtp_parameters.rtcp.cname.clone())
+            .filter_map(|&p| self.producers[p].rtp_parameters.rtcp.cname.clone())
+            .find(|c| !c.is_empty())
             .unwrap_or_else(|| transport.id.simple().to_string()[..8].to_owned());
         params.rtcp.cname = Some(cname);
     }
@@ -425,7 +437,9 @@ impl WorkerCore {
         if consumer.kind != MediaKind::Video || !consumer.active() {
             return;
         }
-        let (p, ssrc) = (consumer.producer, consumer.source_ssrc);
+        let (p, Some(si)) = (consumer.producer, consumer.key_frame_stream()) else {
+            return;
+        };
         let Self {
             transports,
             producers,
@@ -435,7 +449,7 @@ impl WorkerCore {
         let producer = &mut producers[p];
         let reduced_size = producer.rtp_parameters.rtcp.reduced_size;
         let transport = &mut transports[producer.transport];
-        let Some(stream) = producer.stream_mut(ssrc) else {
+        let Some(stream) = producer.streams.get_mut(si).filter(|s| s.bound) else {
             return;
         };
         if stream.key_frames.key_frame_needed(now, kind) {
@@ -459,7 +473,7 @@ impl WorkerCore {
             }
             let reduced_size = producer.rtp_parameters.rtcp.reduced_size;
             let transport = &mut transports[producer.transport];
-            for stream in &mut producer.streams {
+            for stream in producer.streams.iter_mut().filter(|s| s.bound) {
                 let suppressed = stream.key_frames.suppressed;
                 if let Some(kind) = stream.key_frames.handle_timeout(now) {
                     send_key_frame_request(tx, transport, reduced_size, stream, kind, counters);

@@ -99,6 +99,7 @@ impl WorkerCore {
             producers: Vec::new(),
             consumers: Vec::new(),
             ssrc_table: Default::default(),
+            listener: Default::default(),
             counters: Default::default(),
             app_data: options.app_data,
         });

@@ -40,11 +40,13 @@ pub enum DropReason {
     SrtpProtect,
     /// A DTLS record the control plane wanted sent found no selected tuple (it retransmits).
     DtlsNoTuple,
+    /// An RTX packet (RFC 4588) of a producer: counted, not forwarded (no NACK support yet).
+    Rtx,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`WorkerCounters::drops`].
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::Malformed,
         DropReason::UnknownSocket,
         DropReason::UnknownSource,
@@ -62,6 +64,7 @@ impl DropReason {
         DropReason::SrtpUnprotect,
         DropReason::SrtpProtect,
         DropReason::DtlsNoTuple,
+        DropReason::Rtx,
     ];
 
     /// The label used in `/metrics`.
@@ -84,6 +87,7 @@ impl DropReason {
             DropReason::SrtpUnprotect => "srtp_unprotect",
             DropReason::SrtpProtect => "srtp_protect",
             DropReason::DtlsNoTuple => "dtls_no_tuple",
+            DropReason::Rtx => "rtx",
         }
     }
 }

@@ -4,6 +4,16 @@ use uuid::Uuid;
 
 use super::TransportTuple;
 
+/// A spatial and temporal layer of a simulcast stream (mediasoup's `ConsumerLayers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerLayers {
+    /// Index of the producer's encoding (0: the lowest).
+    pub spatial_layer: u8,
+    /// Temporal layer (Sluice forwards every temporal layer: the highest one).
+    pub temporal_layer: u8,
+}
+
 /// One state change. Serialized by the control plane as `{"event": name, "data": {...}}`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
@@ -33,6 +43,14 @@ pub enum Event {
     ConsumerProducerResume {
         /// The consumer.
         consumer_id: Uuid,
+    },
+    /// The layers a simulcast consumer forwards changed (mediasoup's `layerschange`): `None`
+    /// when it forwards nothing (paused, or no layer of its producer is active).
+    ConsumerLayersChange {
+        /// The consumer.
+        consumer_id: Uuid,
+        /// What it forwards now.
+        layers: Option<ConsumerLayers>,
     },
     /// A transport closed.
     TransportClose {
@@ -83,6 +101,7 @@ impl Event {
             Event::ConsumerClose { .. } => "consumer.close",
             Event::ConsumerProducerPause { .. } => "consumer.producerpause",
             Event::ConsumerProducerResume { .. } => "consumer.producerresume",
+            Event::ConsumerLayersChange { .. } => "consumer.layerschange",
             Event::TransportClose { .. } => "transport.close",
             Event::TransportTuple { .. } => "transport.tuple",
             Event::TransportIceState { .. } => "transport.icestatechange",

@@ -19,9 +19,11 @@ mod events;
 mod key_frame_request_manager;
 mod producer;
 mod router;
+mod rtp_listener;
 mod rtp_stream;
 mod rtp_stream_send;
 mod seq_manager;
+mod simulcast_consumer;
 mod slab;
 mod transport;
 
@@ -41,6 +43,8 @@ mod rtcp_tests;
 /// Set-up for the scenario tests and the fuzz entry points (`crate::fuzz_entry`).
 pub(crate) mod test_support;
 #[cfg(test)]
+mod simulcast_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod webrtc_tests;
@@ -50,7 +54,7 @@ pub use self::core::{
     ProduceReply, RouterReply, SharedOutcome, WorkerCore,
 };
 pub use counters::{DropReason, WorkerCounters};
-pub use events::Event;
+pub use events::{ConsumerLayers, Event};
 pub use transport::TransportTuple;
 
 /// Errors of the control operations, each naming what was wrong. The control plane maps them

@@ -37,7 +37,30 @@ impl Producer {
 
     #[inline]
     pub(crate) fn stream_mut(&mut self, ssrc: u32) -> Option<&mut RtpStreamRecv> {
-        self.streams.iter_mut().find(|s| s.ssrc == ssrc)
+        self.streams.iter_mut().find(|s| s.bound && s.ssrc == ssrc)
+    }
+
+    /// The encoding (stream index) an SSRC belongs to, and whether it is that encoding's RTX
+    /// stream. A linear scan: a producer has at most a handful of encodings.
+    #[inline]
+    pub(crate) fn stream_index(&self, ssrc: u32) -> Option<(usize, bool)> {
+        self.streams.iter().enumerate().find_map(|(i, s)| {
+            if s.bound && s.ssrc == ssrc {
+                Some((i, false))
+            } else if s.rtx_ssrc == Some(ssrc) {
+                Some((i, true))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether `pt` is one of the producer's RTX payload types (RFC 4588 §8.6: `apt=`).
+    pub(crate) fn is_rtx_payload_type(&self, pt: u8) -> bool {
+        self.rtp_parameters
+            .codecs
+            .iter()
+            .any(|c| c.payload_type == pt && c.mime_type.to_ascii_lowercase().ends_with("/rtx"))
     }
 
     /// Reads the key frame feedback its media codec negotiated (`nack pli`, `ccm fir`) and the

@@ -71,7 +71,25 @@ pub(crate) struct RtpStreamRecv {
     pub(crate) last_rr_at: Option<Instant>,
     pub(crate) feedback: KeyFrameFeedback,
     pub(crate) key_frames: KeyFrameRequestManager,
+    /// Whether `ssrc` is known: given in the encoding, or learnt from the first packet that
+    /// named the encoding's RID ([`super::rtp_listener`]). An unbound stream matches no packet.
+    pub(crate) bound: bool,
+    /// The encoding's RID (RFC 8852), if it has one.
+    pub(crate) rid: Option<Box<[u8]>>,
+    /// The SSRC of its RTX stream (RFC 4588), given or learnt from the repaired RID.
+    pub(crate) rtx_ssrc: Option<u32>,
+    /// RTX packets received (not forwarded: Sluice sends no NACKs yet).
+    pub(crate) rtx_packets: u64,
+    /// When the last packet arrived.
+    pub(crate) last_packet_at: Option<Instant>,
+    /// No packet for [`INACTIVITY`] (or none yet): a simulcast consumer does not pick it.
+    pub(crate) inactive: bool,
 }
+
+/// How long a stream may go without packets before it counts as inactive (mediasoup's
+/// `RtpStreamRecv` `InactivityCheckInterval`, 1.5 s): simulcast consumers then fall back to
+/// another layer.
+pub(crate) const INACTIVITY: Duration = Duration::from_millis(1500);
 
 impl RtpStreamRecv {
     pub(crate) fn new(ssrc: u32, clock_rate: u32) -> Self {
@@ -92,6 +110,33 @@ impl RtpStreamRecv {
             last_rr_at: None,
             feedback: KeyFrameFeedback::default(),
             key_frames: KeyFrameRequestManager::default(),
+            bound: true,
+            rid: None,
+            rtx_ssrc: None,
+            rtx_packets: 0,
+            last_packet_at: None,
+            inactive: true,
+        }
+    }
+
+    /// A stream for an encoding known by its RID only: its SSRC is learnt from the first
+    /// packet carrying that RID.
+    pub(crate) fn unbound(rid: Option<&str>, clock_rate: u32) -> Self {
+        let mut s = Self::new(0, clock_rate);
+        s.bound = false;
+        s.rid = rid.map(|r| r.as_bytes().into());
+        s
+    }
+
+    /// Marks the stream inactive when nothing arrived for [`INACTIVITY`]; returns whether it
+    /// just became so.
+    pub(crate) fn check_inactive(&mut self, now: Instant) -> bool {
+        match self.last_packet_at {
+            Some(at) if !self.inactive && now.saturating_duration_since(at) >= INACTIVITY => {
+                self.inactive = true;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -163,10 +208,20 @@ impl RtpStreamRecv {
         }
     }
 
+    /// Counts a packet; returns whether the stream was inactive until now (its first packet,
+    /// or the first after [`INACTIVITY`]), so that simulcast consumers look at it again.
     #[inline]
-    pub(crate) fn receive(&mut self, now: Instant, seq: u16, ts: u32, len: usize) {
+    pub(crate) fn receive(&mut self, now: Instant, seq: u16, ts: u32, len: usize) -> bool {
         self.packets += 1;
         self.bytes += len as u64;
+        self.last_packet_at = Some(now);
+        let woke = std::mem::replace(&mut self.inactive, false);
+        self.track(now, seq, ts);
+        woke
+    }
+
+    #[inline]
+    fn track(&mut self, now: Instant, seq: u16, ts: u32) {
         let Some(ext) = self.unwrapper.extend(seq) else {
             return;
         };

@@ -9,6 +9,13 @@
 //! passed, so the receiver's playout clock stays right. Packets older than the resync point are
 //! dropped: sending them would make the stream go backwards.
 //!
+//! A simulcast consumer switching to another layer resyncs too, with a timestamp offset
+//! computed from the two layers' sender reports ([`SeqManager::resync_with`]): the new
+//! layer's timestamps then land where the old layer's clock said they should. The offset is
+//! taken only when it keeps the stream going forward, by no more than a second beyond the
+//! time that passed since the last packet; otherwise (no reports, or reports that disagree)
+//! the wall-clock rule above applies.
+//!
 //! "Older" is judged in RFC 1982 serial arithmetic, which only orders numbers less than half
 //! the space (32 768) apart. So the stale point follows the stream: it stays at the resync
 //! point until the newest input is [`STALE_WINDOW`] past it, then trails the newest input by
@@ -30,6 +37,8 @@ pub(crate) struct SeqManager {
     ts_offset: u32,
     /// The next packet starts a new segment: recompute the offsets.
     resync: bool,
+    /// A timestamp offset to use for that segment, if it keeps the stream monotonic.
+    ts_hint: Option<u32>,
     /// Whether anything was sent yet (else the initial bases apply).
     started: bool,
     /// Input at or before which packets are stale: the resync point, then trailing `max_in_seq`
@@ -50,6 +59,7 @@ impl SeqManager {
             seq_offset: 0,
             ts_offset: 0,
             resync: true,
+            ts_hint: None,
             started: false,
             sync_in_seq: 0,
             max_in_seq: 0,
@@ -62,6 +72,14 @@ impl SeqManager {
     /// The next packet starts a new segment (after a pause or a source change).
     pub(crate) fn request_resync(&mut self) {
         self.resync = true;
+        self.ts_hint = None;
+    }
+
+    /// The next packet starts a new segment whose timestamps should map with `ts_offset`
+    /// when that is plausible (module docs), e.g. after a simulcast layer switch.
+    pub(crate) fn resync_with(&mut self, ts_offset: Option<u32>) {
+        self.resync = true;
+        self.ts_hint = ts_offset;
     }
 
     /// Whether the next packet starts a new segment (its offsets are not known yet).
@@ -92,8 +110,21 @@ impl SeqManager {
                     .unwrap_or_default();
                 let ticks =
                     (elapsed.as_micros() as u64 * self.clock_rate as u64 / 1_000_000).max(1);
-                self.last_out_ts.wrapping_add(ticks as u32)
+                let by_clock = self.last_out_ts.wrapping_add(ticks as u32);
+                match self.ts_hint.take() {
+                    Some(off) => {
+                        let hinted = in_ts.wrapping_add(off);
+                        let ahead = u64::from(hinted.wrapping_sub(self.last_out_ts));
+                        if ahead > 0 && ahead <= ticks + u64::from(self.clock_rate) {
+                            hinted
+                        } else {
+                            by_clock
+                        }
+                    }
+                    None => by_clock,
+                }
             } else {
+                self.ts_hint = None;
                 self.last_out_ts
             };
             self.seq_offset = base_seq.wrapping_sub(in_seq);

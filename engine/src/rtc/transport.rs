@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::rtp_listener::RtpListener;
 use super::webrtc_transport::WebRtcTransport;
 use crate::net::SockId;
 
@@ -102,8 +103,11 @@ pub(crate) struct Transport {
     pub(crate) kind: TransportKind,
     pub(crate) producers: Vec<usize>,
     pub(crate) consumers: Vec<usize>,
-    /// Producer slab index for each SSRC a producer on this transport announced.
+    /// Producer slab index for each SSRC a producer on this transport announced or that
+    /// [`RtpListener`] learnt.
     pub(crate) ssrc_table: HashMap<u32, usize>,
+    /// MID and RID tables for SSRCs not announced ([`super::rtp_listener`]).
+    pub(crate) listener: RtpListener,
     pub(crate) counters: TransportCounters,
     pub(crate) app_data: serde_json::Value,
 }
