@@ -6,9 +6,9 @@
 //! port of its own from `--rtc-ports`, as mediasoup's PlainTransport has its own tuple. Its remote
 //! is given by `connect` or, with `comedia`, learned from the first datagram received.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -102,8 +102,10 @@ pub(crate) struct Transport {
     pub(crate) kind: TransportKind,
     pub(crate) producers: Vec<usize>,
     pub(crate) consumers: Vec<usize>,
-    /// Producer slab index for each SSRC a producer on this transport announced.
-    pub(crate) ssrc_table: HashMap<u32, usize>,
+    /// Producer slab index for each SSRC a producer on this transport announced. Looked up per
+    /// packet by an SSRC from the network, but filled only with signalled SSRCs (bounded by
+    /// the transport's producers), so Fx instead of SipHash carries no HashDoS risk.
+    pub(crate) ssrc_table: FxHashMap<u32, usize>,
     pub(crate) counters: TransportCounters,
     pub(crate) app_data: serde_json::Value,
 }
