@@ -23,6 +23,6 @@ for sc in scens:
         if not xs: continue
         c=[x['cpu'] for x in xs]; p=[x['p99'] for x in xs]
         print(f"| {v} | {med(c):.0f} ({min(c):.0f}–{max(c):.0f}) | {med([x['core'] for x in xs]):.0f} | {med([x['wakes'] for x in xs]):.0f} | {med([x['p50'] for x in xs]):.0f} | {med(p):.0f} ({min(p):.0f}–{max(p):.0f}) | {sum(x['dist'] for x in xs)} |")
-    for a,b in [('ms','base'),('ms','fx'),('ms','fx-unpin'),('ms-pin0','fx'),('ms','fxm'),('ms','fxm-unpin'),('base','fx')]:
+    for a,b in [('ms','base'),('ms','fx'),('ms','fx-unpin'),('ms-pin0','fx'),('ms-pin0','fx-unpin'),('ms','fxm'),('ms','fxm-unpin'),('base','fx')]:
         q=[r[a]['cpu']/r[b]['cpu'] for r in reps if a in r and b in r]
         if q: print(f'  {a}/{b}: {med(q):.2f} ({min(q):.2f}–{max(q):.2f})')
