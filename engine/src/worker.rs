@@ -27,7 +27,6 @@
 //! their callers get an error instead of waiting forever) and exits; the control plane reports
 //! it in `/v1/health` and answers its routers' requests with 503.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
@@ -37,6 +36,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -684,14 +684,14 @@ fn run(
             dtls,
             now: None,
             inboxes,
-            flow_owner: HashMap::new(),
+            flow_owner: FxHashMap::default(),
             to_steer: Vec::new(),
-            echo_flows: HashMap::new(),
+            echo_flows: FxHashMap::default(),
             wake_peers: 0,
             commands_pending: true,
         },
         events,
-        steered: HashMap::new(),
+        steered: FxHashMap::default(),
     };
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| worker.run_loop()));
     inbox.alive.store(false, Ordering::SeqCst);
@@ -715,7 +715,7 @@ struct Worker {
     state: State,
     events: EventSink,
     /// Connected flow sockets on the shared port, by remote ([`Worker::steer_flow`]).
-    steered: HashMap<SocketAddr, SockId>,
+    steered: FxHashMap<SocketAddr, SockId>,
 }
 
 /// What the I/O handler needs while the backend is borrowed by `poll`.
@@ -729,12 +729,14 @@ struct State {
     dtls: DtlsSink,
     now: Option<Instant>,
     inboxes: Vec<Arc<Inbox>>,
-    /// Owner of each known flow on the shared port that another worker owns.
-    flow_owner: HashMap<SocketAddr, usize>,
+    /// Owner of each known flow on the shared port that another worker owns. Looked up per
+    /// datagram of a flow this worker does not know, so Fx, not SipHash: filled only with
+    /// tuples another worker's ICE agent validated (`SetFlowOwner`), never by a remote alone.
+    flow_owner: FxHashMap<SocketAddr, usize>,
     /// Remotes of validated tuples whose datagrams came by hand-off: to steer after the batch.
     to_steer: Vec<SocketAddr>,
     /// Flows this worker owns on the shared port (test hook until WebRTC transports own them).
-    echo_flows: HashMap<SocketAddr, ()>,
+    echo_flows: FxHashMap<SocketAddr, ()>,
     /// Bit i set: wake worker i after this batch (hand-offs queued for it).
     wake_peers: u64,
     commands_pending: bool,

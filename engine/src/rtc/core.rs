@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -156,10 +157,13 @@ pub struct WorkerCore {
     producers: Slab<Producer>,
     consumers: Slab<Consumer>,
     ids: HashMap<Uuid, Obj>,
-    /// Transport slab index and "is the RTCP socket" for every socket a transport owns.
-    by_sock: HashMap<SockId, (usize, bool)>,
-    /// WebRTC transport for every remote address its ICE agent validated (shared port).
-    by_remote: HashMap<SocketAddr, usize>,
+    /// Transport slab index and "is the RTCP socket" for every socket a transport owns. Looked
+    /// up per datagram, so hashed with Fx, not SipHash: the keys are ids the worker assigns.
+    by_sock: FxHashMap<SockId, (usize, bool)>,
+    /// WebRTC transport for every remote address its ICE agent validated (shared port). Fx as
+    /// `by_sock`: only tuples that passed ICE are inserted, at most `MAX_TUPLES` per transport,
+    /// so a remote cannot fill it with colliding keys (HashDoS needs the inserts).
+    by_remote: FxHashMap<SocketAddr, usize>,
     /// WebRTC transport for every ufrag it accepts.
     by_ufrag: HashMap<Box<[u8]>, usize>,
     /// Slab indices of the WebRTC transports (for their timers).
@@ -350,7 +354,7 @@ impl WorkerCore {
             }),
             producers: Vec::new(),
             consumers: Vec::new(),
-            ssrc_table: HashMap::new(),
+            ssrc_table: Default::default(),
             listener: Default::default(),
             counters: Default::default(),
             app_data: options.app_data,

@@ -6,9 +6,9 @@
 //! port of its own from `--rtc-ports`, as mediasoup's PlainTransport has its own tuple. Its remote
 //! is given by `connect` or, with `comedia`, learned from the first datagram received.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -104,8 +104,11 @@ pub(crate) struct Transport {
     pub(crate) producers: Vec<usize>,
     pub(crate) consumers: Vec<usize>,
     /// Producer slab index for each SSRC a producer on this transport announced or that
-    /// [`RtpListener`] learnt.
-    pub(crate) ssrc_table: HashMap<u32, usize>,
+    /// [`RtpListener`] learnt. Looked up per packet by an SSRC from the network, but filled
+    /// only with signalled SSRCs or ones learnt for a signalled MID/RID encoding (each layer
+    /// binds once), so it is bounded by the transport's producers and Fx instead of SipHash
+    /// carries no HashDoS risk.
+    pub(crate) ssrc_table: FxHashMap<u32, usize>,
     /// MID and RID tables for SSRCs not announced ([`super::rtp_listener`]).
     pub(crate) listener: RtpListener,
     pub(crate) counters: TransportCounters,
