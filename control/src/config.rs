@@ -24,6 +24,9 @@ pub struct Config {
     pub rtc_ports: PortRange,
     /// Number of pinned worker threads (default: one per available core).
     pub workers: usize,
+    /// Pin worker `i` to core `i` (default true). Off lets the scheduler place workers, which
+    /// can be cheaper when another busy process sits on the pinned cores (docs/OPERATIONS.md).
+    pub pin_workers: bool,
     /// I/O backend (default `auto`).
     pub io: IoKind,
     /// Bearer token required by the control API; mandatory on a non-loopback address.
@@ -44,6 +47,7 @@ impl Default for Config {
             workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            pin_workers: true,
             io: IoKind::Auto,
             token: None,
         }
@@ -123,6 +127,9 @@ pub struct ServeArgs {
     /// Number of pinned worker threads.
     #[arg(long, env = "SLUICE_WORKERS")]
     pub workers: Option<usize>,
+    /// Pin each worker to its own core: true or false.
+    #[arg(long, env = "SLUICE_PIN_WORKERS")]
+    pub pin_workers: Option<bool>,
     /// I/O backend: auto, uring or mmsg.
     #[arg(long, env = "SLUICE_IO", value_parser = parse_io)]
     pub io: Option<IoKind>,
@@ -141,6 +148,7 @@ struct FileConfig {
     announced_ip: Option<IpAddr>,
     rtc_ports: Option<String>,
     workers: Option<usize>,
+    pin_workers: Option<bool>,
     io: Option<String>,
     token: Option<String>,
 }
@@ -174,6 +182,9 @@ impl Config {
         if let Some(v) = args.workers {
             c.workers = v;
         }
+        if let Some(v) = args.pin_workers {
+            c.pin_workers = v;
+        }
         if let Some(v) = args.io {
             c.io = v;
         }
@@ -203,6 +214,9 @@ impl Config {
         }
         if let Some(v) = f.workers {
             self.workers = v;
+        }
+        if let Some(v) = f.pin_workers {
+            self.pin_workers = v;
         }
         if let Some(v) = f.io {
             self.io = parse_io(&v).map_err(|e| format!("io: {e}"))?;
@@ -271,6 +285,7 @@ mod tests {
         );
         assert_eq!(c.io, IoKind::Auto);
         assert!(c.workers >= 1);
+        assert!(c.pin_workers, "workers are pinned by default (DESIGN §2)");
         assert!(c.token.is_none());
     }
 
@@ -281,11 +296,17 @@ mod tests {
         let path = dir.join("c.toml");
         std::fs::write(
             &path,
-            "media_port = 41000\nworkers = 3\nrtc_ports = \"50000-50010\"\nio = \"mmsg\"\n",
+            "media_port = 41000\nworkers = 3\nrtc_ports = \"50000-50010\"\nio = \"mmsg\"\npin_workers = false\n",
         )
         .unwrap();
         let args = parse(&["--config", path.to_str().unwrap(), "--workers", "2"]);
         let c = Config::load(&args).unwrap();
+        assert!(!c.pin_workers, "file turns pinning off");
+        let on = parse(&["--config", path.to_str().unwrap(), "--pin-workers", "true"]);
+        assert!(
+            Config::load(&on).unwrap().pin_workers,
+            "flag overrides file"
+        );
         assert_eq!(c.media_port, 41000, "file overrides default");
         assert_eq!(c.workers, 2, "flag overrides file");
         assert_eq!(

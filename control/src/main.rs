@@ -73,7 +73,7 @@ fn serve(config: Config) -> Result<(), String> {
     let workers = Workers::spawn_with_dtls(
         &WorkerConfig {
             workers: config.workers,
-            pin: true,
+            pin: config.pin_workers,
             io: config.io,
             media_addr: (config.media_ip, config.media_port).into(),
             rtc_ip: config.media_ip,

@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use serde_json::Value;
+
 use sluice_tests::*;
 
 fn temp_file(name: &str, text: &str) -> PathBuf {
@@ -151,6 +153,34 @@ fn default_workers_is_one_per_core() {
         .map(|w| w["id"].as_u64().expect("id"))
         .collect();
     assert_eq!(ids, (0..cores).collect::<Vec<_>>());
+}
+
+/// Pinned by default (the helper starts two workers): each worker reports its own core. `--pin-workers false` leaves placement to the
+/// scheduler and the workers report no core.
+#[test]
+fn pin_workers_setting() {
+    let cores_of = |s: &Server| -> Vec<Value> {
+        let w = s.http().get("/v1/workers").ok();
+        w.as_array()
+            .expect("workers")
+            .iter()
+            .map(|w| w["core"].clone())
+            .collect()
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let pinned = Server::start();
+    let got = cores_of(&pinned);
+    assert!(
+        got.iter().all(|c| c.is_u64()),
+        "every worker pinned: {got:?}"
+    );
+    if cores >= 2 {
+        assert_ne!(got[0], got[1], "two workers on two cores: {got:?}");
+    }
+    let floating = Server::start_with(ServerOptions::with_args(&["--pin-workers", "false"]));
+    assert_eq!(cores_of(&floating), vec![Value::Null, Value::Null]);
 }
 
 #[test]
