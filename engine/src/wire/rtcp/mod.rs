@@ -124,7 +124,7 @@ pub enum RtcpPacket<'a> {
     App(App<'a>),
     /// RTPFB FMT 1.
     Nack(Nack<'a>),
-    /// RTPFB FMT 15, body not parsed.
+    /// RTPFB FMT 15; [`TransportCc::parse`] reads its body.
     TransportCc(Generic<'a>),
     /// PSFB FMT 1.
     Pli(Pli),
