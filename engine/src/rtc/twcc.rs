@@ -132,6 +132,7 @@ impl TransportCcServer {
         let Some(ext) = self.unwrapper.extend(seq) else {
             return false;
         };
+        let backlog = self.backlog();
         let origin = *self.origin.get_or_insert(now);
         let at = now.saturating_duration_since(origin).as_micros() as u64 + 1;
         match self.newest {
@@ -163,8 +164,14 @@ impl TransportCcServer {
         self.ring[(ext & MASK) as usize] = at;
         self.media_ssrc = ssrc;
         self.recorded += 1;
-        self.newest
-            .is_some_and(|n| n >= self.next && n - self.next >= EARLY)
+        // Once per crossing: a backlog that cannot drain (no send buffer) does not wake the
+        // timers at every packet.
+        backlog < EARLY && self.backlog() >= EARLY
+    }
+
+    /// Numbers from the first unreported one to the newest.
+    fn backlog(&self) -> u64 {
+        self.newest.map_or(0, |n| (n + 1).saturating_sub(self.next))
     }
 
     /// Whether any recorded number is not yet reported.
