@@ -55,8 +55,9 @@
 //! transmit buffer, with report blocks gathered in a stack array first.
 //!
 //! Not done: NACK and retransmission, REMB, bandwidth estimation from consumers' transport-cc
-//! feedback (Sluice answers its producers' transport-cc, it does not act on its own), XR, RTCP on behalf of paused consumers
-//! (a paused consumer sends no SR), BYE when a consumer closes.
+//! feedback (Sluice answers its producers' transport-cc, it does not act on its consumers'),
+//! XR, RTCP on behalf of paused consumers (a paused consumer sends no SR), BYE when a consumer
+//! closes.
 
 use std::time::{Duration, Instant};
 
@@ -295,8 +296,8 @@ impl WorkerCore {
     }
 
     /// Runs the RTCP timers due at `now`: queued and repeated key frame requests, sender
-    /// reports to consumers, receiver reports and transport-cc feedback to producers. Cheap when nothing is due, so the
-    /// worker may call it on every loop iteration.
+    /// reports to consumers, receiver reports and transport-cc feedback to producers. Cheap
+    /// when nothing is due, so the worker may call it on every loop iteration.
     pub fn handle_timeout<T: Transmit>(&mut self, now: Instant, tx: &mut T) {
         self.rtcp.last_now = Some(now);
         if !self.rtcp.deferred && self.rtcp.next_scan.is_some_and(|t| now < t) {
