@@ -38,6 +38,8 @@ pub use webrtc::SharedOutcome;
 mod rtcp_io;
 #[path = "core_simulcast.rs"]
 mod simulcast;
+#[path = "core_twcc.rs"]
+mod twcc_io;
 
 /// The longest SRTP authentication tag a send buffer keeps room for (AEAD_AES_128_GCM and
 /// AEAD_AES_256_GCM, RFC 7714 §7.1).
@@ -570,6 +572,8 @@ impl WorkerCore {
             return Err(e);
         }
         transport.producers.push(idx);
+        self.transport_cc_producer_added(t, idx);
+        let transport = &mut self.transports[t];
         for s in ssrcs {
             transport.ssrc_table.insert(s, idx);
         }
@@ -969,6 +973,10 @@ impl WorkerCore {
         } = self;
         let transport = &mut transports[t];
         transport.counters.rtp_packets_received += 1;
+        // Transport-cc counts every packet of the transport, known SSRC or not (mediasoup).
+        if rtcp.twcc.incoming(t, now, &pkt) {
+            rtcp.wake();
+        }
         let p = match transport.ssrc_table.get(&ssrc) {
             Some(&p) => p,
             None => match transport.listener.learn(producers, &pkt) {

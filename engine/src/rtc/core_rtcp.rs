@@ -17,6 +17,11 @@
 //!   ask, as in mediasoup.
 //! - Anything else (SDES, BYE, NACK, transport-cc, REMB, XR, APP) is ignored for now.
 //!
+//! **Transport-cc feedback** to producers (draft-holmer-rmcat-transport-wide-cc-extensions-01,
+//! [`crate::rtc::twcc`], `core_twcc.rs`): the RTP ingress records every packet's transport-wide
+//! sequence number and arrival time, and every run of the timers below (each 100 ms, or at once
+//! when many packets wait) sends what arrived since the last feedback.
+//!
 //! **Out**, from [`WorkerCore::handle_timeout`]. Every transport has an RTCP timer: first 0.5 s
 //! after it is seen, then every 1 s × a random factor in [1, 1.5] — mediasoup's timer, a
 //! simplified RFC 3550 §6.3.5: no bandwidth-scaled interval (an SFU's RTCP is a tiny share of
@@ -49,8 +54,10 @@
 //! `Input::Timeout`/`Output::Timeout`). Nothing here allocates: reports are written into the
 //! transmit buffer, with report blocks gathered in a stack array first.
 //!
-//! Not done: NACK and retransmission, REMB/transport-cc, XR, RTCP on behalf of paused consumers
-//! (a paused consumer sends no SR), BYE when a consumer closes.
+//! Not done: NACK and retransmission, REMB, bandwidth estimation from consumers' transport-cc
+//! feedback (Sluice answers its producers' transport-cc, it does not act on its consumers'),
+//! XR, RTCP on behalf of paused consumers (a paused consumer sends no SR), BYE when a consumer
+//! closes.
 
 use std::time::{Duration, Instant};
 
@@ -102,6 +109,8 @@ pub(super) struct RtcpState {
     deferred: bool,
     /// Per transport slab index: its id (slots are reused) and when its reports are due.
     timers: Vec<Option<(Uuid, Instant)>>,
+    /// Transport-cc arrival records, per transport slab index (`core_twcc.rs`).
+    pub(super) twcc: crate::rtc::twcc::TransportCcServers,
 }
 
 impl RtcpState {
@@ -195,7 +204,7 @@ fn due_sender_info(
 /// Queues one RTCP datagram to a transport's remote. All RTCP Sluice sends leaves through
 /// here (SRTCP protection belongs here too). `fill` gets a buffer of [`RTCP_BUDGET`] bytes and
 /// must write at least one packet.
-fn send_rtcp<T: Transmit>(
+pub(super) fn send_rtcp<T: Transmit>(
     tx: &mut T,
     transport: &mut Transport,
     counters: &mut WorkerCounters,
@@ -287,8 +296,8 @@ impl WorkerCore {
     }
 
     /// Runs the RTCP timers due at `now`: queued and repeated key frame requests, sender
-    /// reports to consumers, receiver reports to producers. Cheap when nothing is due, so the
-    /// worker may call it on every loop iteration.
+    /// reports to consumers, receiver reports and transport-cc feedback to producers. Cheap
+    /// when nothing is due, so the worker may call it on every loop iteration.
     pub fn handle_timeout<T: Transmit>(&mut self, now: Instant, tx: &mut T) {
         self.rtcp.last_now = Some(now);
         if !self.rtcp.deferred && self.rtcp.next_scan.is_some_and(|t| now < t) {
@@ -299,6 +308,7 @@ impl WorkerCore {
         self.simulcast_timeouts(now);
         self.key_frame_timeouts(now, tx);
         self.send_reports(now, tx);
+        self.send_transport_cc_feedback(tx);
     }
 
     /// Makes room for a new transport's RTCP timer on the control path (the timers then never
@@ -307,6 +317,7 @@ impl WorkerCore {
         if self.rtcp.timers.len() <= t {
             self.rtcp.timers.resize(t + 1, None);
         }
+        self.rtcp.twcc.transport_added(t);
     }
 
     /// `POST /v1/consumers/{id}/request-key-frame`: asks the producer for a key frame when the

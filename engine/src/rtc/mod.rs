@@ -26,6 +26,7 @@ mod seq_manager;
 mod simulcast_consumer;
 mod slab;
 mod transport;
+mod twcc;
 
 pub mod webrtc_dtls;
 pub mod webrtc_peer;
@@ -40,10 +41,10 @@ pub mod supported_rtp_capabilities;
 mod plain_srtp_tests;
 #[cfg(test)]
 mod rtcp_tests;
-/// Set-up for the scenario tests and the fuzz entry points (`crate::fuzz_entry`).
-pub(crate) mod test_support;
 #[cfg(test)]
 mod simulcast_tests;
+/// Set-up for the scenario tests and the fuzz entry points (`crate::fuzz_entry`).
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

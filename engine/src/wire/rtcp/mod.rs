@@ -42,10 +42,11 @@
 //! ```
 //!
 //! One file per packet family, re-exported here: `report` (SR, RR), `sdes`, `bye`, `app`,
-//! `feedback` (NACK, PLI, FIR, transport-cc, REMB), `rewrite` ([`RtcpPacketMut`]).
+//! `feedback` (NACK, PLI, FIR, transport-cc, REMB), `transport_cc` (the body of transport-wide
+//! CC feedback: [`TransportCc`] reads it from a [`Generic`], [`TransportCcWriter`] builds one),
+//! `rewrite` ([`RtcpPacketMut`]).
 //!
-//! Not done here: SRTCP (in `crypto/`), the body of transport-wide CC feedback and REMB, XR
-//! blocks, and the RFC 3550 §6.1 rule that a compound packet starts with SR or RR (RFC 5506
+//! Not done here: SRTCP (in `crypto/`), the body of REMB, XR blocks, and the RFC 3550 §6.1 rule that a compound packet starts with SR or RR (RFC 5506
 //! reduced-size RTCP drops it, so the session layer decides).
 
 mod app;
@@ -56,6 +57,9 @@ mod rewrite;
 mod sdes;
 #[cfg(test)]
 mod tests;
+mod transport_cc;
+#[cfg(test)]
+mod transport_cc_tests;
 
 pub use app::App;
 pub use bye::{Bye, write_bye};
@@ -66,6 +70,7 @@ pub use report::{
 };
 pub use rewrite::{CompoundIterMut, RtcpPacketMut, compound_mut};
 pub use sdes::{Sdes, SdesChunk, SdesChunks, SdesItems, write_sdes_cname, write_sdes_cnames};
+pub use transport_cc::{MAX_TRANSPORT_CC_LEN, TransportCc, TransportCcPackets, TransportCcWriter};
 
 use super::{ParseError, be16, put16};
 
@@ -119,7 +124,7 @@ pub enum RtcpPacket<'a> {
     App(App<'a>),
     /// RTPFB FMT 1.
     Nack(Nack<'a>),
-    /// RTPFB FMT 15, body not parsed.
+    /// RTPFB FMT 15; [`TransportCc::parse`] reads its body.
     TransportCc(Generic<'a>),
     /// PSFB FMT 1.
     Pli(Pli),
