@@ -33,6 +33,8 @@ mod plain_srtp;
 #[path = "core_webrtc.rs"]
 mod webrtc;
 pub use webrtc::SharedOutcome;
+#[path = "nack.rs"]
+mod nack;
 #[path = "core_rtcp.rs"]
 mod rtcp_io;
 #[path = "core_simulcast.rs"]
@@ -557,6 +559,11 @@ impl WorkerCore {
             app_data: o.app_data,
         });
         self.producers[idx].init_key_frame_feedback();
+        if o.kind == MediaKind::Video {
+            for s in &mut self.producers[idx].streams {
+                s.retransmission = Some(Default::default());
+            }
+        }
         let transport = &mut self.transports[t];
         if let Err(e) = transport
             .listener
@@ -750,6 +757,10 @@ impl WorkerCore {
             rtp_stream: Default::default(),
             app_data: o.app_data,
         });
+        if kind == MediaKind::Video {
+            let rtx = nack::rtx_send(&rtp_parameters);
+            self.consumers[idx].rtp_stream.enable_retransmission(rtx);
+        }
         self.producers[p].consumers.push(idx);
         self.update_layers(idx);
         self.key_frame_on_activate(idx);
@@ -833,6 +844,10 @@ impl WorkerCore {
             "roundTripTime": c.rtp_stream.rtt.map(|d| d.as_secs_f64() * 1000.0),
             "pliCount": c.rtp_stream.pli_received,
             "firCount": c.rtp_stream.fir_received,
+            "nackCount": c.rtp_stream.nack.nacks,
+            "nackPacketCount": c.rtp_stream.nack.nacked_packets,
+            "retransmittedPacketCount": c.rtp_stream.nack.retransmitted,
+            "retransmissionNotFoundCount": c.rtp_stream.nack.not_found,
         });
         simulcast::add_layers(c, &mut entry);
         let mut out = vec![entry];
@@ -991,6 +1006,9 @@ impl WorkerCore {
         }
         let woke = stream.receive(now, seq, ts, len);
         stream.detect_key_frame(pt, pkt.payload());
+        if let Some(b) = &mut stream.retransmission {
+            b.insert(now, seq, pkt.as_bytes());
+        }
         let key_codec = stream.feedback.codec;
         if woke && producer.streams.len() > 1 {
             let key = key_codec.is_some_and(|(media_pt, codec)| {

@@ -15,7 +15,10 @@
 //!   endpoint as a PLI or FIR of its own: sender SSRC the transport's, media SSRC the
 //!   producer's, FIR with the stream's own command sequence number. Only active video consumers
 //!   ask, as in mediasoup.
-//! - Anything else (SDES, BYE, NACK, transport-cc, REMB, XR, APP) is ignored for now.
+//! - Generic NACK (RFC 4585 §6.2.1) whose media SSRC is a consumer's: the named packets are
+//!   resent from the producer stream's buffer, rewritten for the consumer, as RTX when it
+//!   negotiated RTX ([`super::nack`]). Never forwarded to the producer.
+//! - Anything else (SDES, BYE, transport-cc, REMB, XR, APP) is ignored for now.
 //!
 //! **Out**, from [`WorkerCore::handle_timeout`]. Every transport has an RTCP timer: first 0.5 s
 //! after it is seen, then every 1 s × a random factor in [1, 1.5] — mediasoup's timer, a
@@ -49,7 +52,8 @@
 //! `Input::Timeout`/`Output::Timeout`). Nothing here allocates: reports are written into the
 //! transmit buffer, with report blocks gathered in a stack array first.
 //!
-//! Not done: NACK and retransmission, REMB/transport-cc, XR, RTCP on behalf of paused consumers
+//! Not done: NACKs to producers (gaps in what a producer sends are not asked for again, and
+//! its RTX packets are dropped), REMB/transport-cc, XR, RTCP on behalf of paused consumers
 //! (a paused consumer sends no SR), BYE when a consumer closes.
 
 use std::time::{Duration, Instant};
@@ -394,6 +398,7 @@ impl WorkerCore {
                         self.key_frame_requested(now, c, KeyFrameRequest::Pli, tx);
                     }
                 }
+                RtcpPacket::Nack(nack) => self.receive_nack(now, t, &nack, tx),
                 RtcpPacket::Fir(fir) => {
                     for (ssrc, seq) in fir.entries() {
                         if let Some(c) = self.consumer_by_ssrc(t, ssrc) {
@@ -410,7 +415,7 @@ impl WorkerCore {
         }
     }
 
-    fn consumer_by_ssrc(&self, t: usize, ssrc: u32) -> Option<usize> {
+    pub(super) fn consumer_by_ssrc(&self, t: usize, ssrc: u32) -> Option<usize> {
         self.transports[t]
             .consumers
             .iter()

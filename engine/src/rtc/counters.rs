@@ -113,6 +113,13 @@ pub struct WorkerCounters {
     pub key_frame_requests_sent: u64,
     /// Key frame requests merged into one already sent (rate limiting).
     pub key_frame_requests_suppressed: u64,
+    /// Generic NACKs received from consumers' endpoints (RFC 4585 §6.2.1).
+    pub nacks_received: u64,
+    /// Packets resent for those NACKs.
+    pub rtp_retransmitted: u64,
+    /// Packets they named that could not be resent (not in the buffer any more, outside the
+    /// consumer's current segment, or no send buffer).
+    pub retransmissions_not_found: u64,
     /// Drops, indexed as [`DropReason::ALL`].
     pub drops: [u64; DropReason::ALL.len()],
     /// Datagrams this worker handed to another worker that owns their flow.

@@ -18,6 +18,7 @@ mod counters;
 mod events;
 mod key_frame_request_manager;
 mod producer;
+mod retransmission_buffer;
 mod router;
 mod rtp_listener;
 mod rtp_stream;
@@ -37,13 +38,15 @@ pub mod rtp_parameters;
 pub mod supported_rtp_capabilities;
 
 #[cfg(test)]
+mod nack_tests;
+#[cfg(test)]
 mod plain_srtp_tests;
 #[cfg(test)]
 mod rtcp_tests;
-/// Set-up for the scenario tests and the fuzz entry points (`crate::fuzz_entry`).
-pub(crate) mod test_support;
 #[cfg(test)]
 mod simulcast_tests;
+/// Set-up for the scenario tests and the fuzz entry points (`crate::fuzz_entry`).
+pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

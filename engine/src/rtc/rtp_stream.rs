@@ -6,12 +6,14 @@
 //! pair, which maps the producer's RTP clock onto Sluice's for the consumers' sender reports,
 //! and its middle 32 NTP bits for LSR), the counts at the previous receiver report (for the
 //! interval's fraction lost, RFC 3550 §6.4.1 and A.3), and the stream's key frame requests
-//! ([`KeyFrameRequestManager`]).
+//! ([`KeyFrameRequestManager`]). A video stream also keeps its recent packets for the
+//! consumers' NACKs ([`RetransmissionBuffer`]).
 
 use std::time::{Duration, Instant};
 
 use super::codecs::KeyFrameCodec;
 use super::key_frame_request_manager::{KeyFrameRequest, KeyFrameRequestManager};
+use super::retransmission_buffer::RetransmissionBuffer;
 use crate::wire::rtcp::{ReportBlock, SenderInfo};
 use crate::wire::rtp::SeqUnwrapper;
 
@@ -80,6 +82,8 @@ pub(crate) struct RtpStreamRecv {
     pub(crate) rtx_ssrc: Option<u32>,
     /// RTX packets received (not forwarded: Sluice sends no NACKs yet).
     pub(crate) rtx_packets: u64,
+    /// The recent packets, for consumers' NACKs (video streams only).
+    pub(crate) retransmission: Option<RetransmissionBuffer>,
     /// When the last packet arrived.
     pub(crate) last_packet_at: Option<Instant>,
     /// No packet for [`INACTIVITY`] (or none yet): a simulcast consumer does not pick it.
@@ -114,6 +118,7 @@ impl RtpStreamRecv {
             rid: None,
             rtx_ssrc: None,
             rtx_packets: 0,
+            retransmission: None,
             last_packet_at: None,
             inactive: true,
         }

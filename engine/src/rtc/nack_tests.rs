@@ -1,0 +1,340 @@
+//! Sans-IO scenario tests of retransmission on NACK (`nack.rs`): a producer sends a run of
+//! video packets, a consumer's endpoint NACKs some of them; what comes out again, rewritten for
+//! the consumer (on its RTX stream when it negotiated one), what does not (evicted, unknown,
+//! repeated within a round trip, audio), and the counters.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::retransmission_buffer::{MAX_AGE, SLOTS};
+use super::rtp_parameters::{MediaKind, RtpCapabilities, RtpParameters};
+use super::rtp_stream_send::DEFAULT_RTT;
+use super::*;
+use crate::net::{SockId, VecTransmit};
+use crate::wire::demux::{PacketKind, classify};
+use crate::wire::rtcp::write_nack;
+use crate::wire::rtp::{RtpHeader, RtpPacket, write_rtp};
+
+const PRODUCER: &str = "10.0.0.1:5000";
+const CONSUMER: &str = "10.0.1.1:6000";
+
+struct Room {
+    core: WorkerCore,
+    router: Uuid,
+    caps: RtpCapabilities,
+    next_sock: u32,
+    t0: Instant,
+}
+
+#[derive(Clone, Copy)]
+struct Leg {
+    transport: Uuid,
+    sock: SockId,
+    remote: SocketAddr,
+}
+
+/// An RTP packet as sent to an endpoint, copied out.
+#[derive(Debug, Clone, PartialEq)]
+struct Out {
+    ssrc: u32,
+    pt: u8,
+    seq: u16,
+    ts: u32,
+    marker: bool,
+    payload: Vec<u8>,
+}
+
+impl Room {
+    fn new() -> Self {
+        let mut core = WorkerCore::new();
+        let (router, caps) = super::test_support::opus_vp8_router(&mut core);
+        let t0 = Instant::now();
+        core.set_wall_clock(t0, Duration::from_secs(1_800_000_000));
+        Self {
+            core,
+            router,
+            caps,
+            next_sock: 1,
+            t0,
+        }
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.t0 + Duration::from_millis(ms)
+    }
+
+    fn transport(&mut self, remote: &str) -> Leg {
+        let id = Uuid::new_v4();
+        let sock = SockId(self.next_sock);
+        self.next_sock += 1;
+        let local = SocketAddr::from(([127, 0, 0, 1], 40_000 + self.next_sock as u16));
+        let options = PlainTransportOptions {
+            comedia: false,
+            rtcp_mux: true,
+            app_data: json!(null),
+        };
+        self.core
+            .create_plain_transport(self.router, id, (sock, local), None, options)
+            .unwrap();
+        let remote: SocketAddr = remote.parse().unwrap();
+        self.core
+            .connect_plain_transport(id, remote.ip(), remote.port(), None)
+            .unwrap();
+        Leg {
+            transport: id,
+            sock,
+            remote,
+        }
+    }
+
+    fn produce(&mut self, leg: &Leg, kind: MediaKind, ssrc: u32) -> Uuid {
+        let id = Uuid::new_v4();
+        let codec = match kind {
+            MediaKind::Video => json!({"mimeType": "video/VP8", "payloadType": 96,
+                "clockRate": 90000, "rtcpFeedback": [{"type": "nack"}]}),
+            MediaKind::Audio => json!({"mimeType": "audio/opus", "payloadType": 100,
+                "clockRate": 48000, "channels": 2}),
+        };
+        let rtp_parameters: RtpParameters =
+            serde_json::from_value(json!({"codecs": [codec], "encodings": [{"ssrc": ssrc}]}))
+                .unwrap();
+        let options = ProduceOptions {
+            id,
+            kind,
+            rtp_parameters,
+            paused: false,
+            app_data: json!(null),
+        };
+        self.core.produce(leg.transport, options).unwrap();
+        id
+    }
+
+    fn consume(&mut self, leg: &Leg, producer: Uuid, caps: RtpCapabilities) -> ConsumeReply {
+        let options = ConsumeOptions {
+            id: Uuid::new_v4(),
+            producer_id: producer,
+            rtp_capabilities: caps,
+            paused: false,
+            app_data: json!(null),
+        };
+        self.core.consume(leg.transport, options).unwrap()
+    }
+
+    fn feed(&mut self, leg: &Leg, ms: u64, bytes: &mut [u8]) -> VecTransmit {
+        let mut tx = VecTransmit::default();
+        let now = self.at(ms);
+        self.core
+            .handle_datagram(now, leg.sock, leg.remote, bytes, &mut tx);
+        tx
+    }
+
+    /// Producer packet `seq` (payload: the sequence number, repeated), at `seq` ms.
+    fn rtp(&mut self, leg: &Leg, ssrc: u32, pt: u8, seq: u16) -> VecTransmit {
+        let h = RtpHeader {
+            payload_type: pt,
+            sequence: seq,
+            timestamp: 3000 * u32::from(seq),
+            ssrc,
+            marker: seq.is_multiple_of(5),
+        };
+        let payload = [seq.to_be_bytes(), seq.to_be_bytes(), [0xAB, 0xCD]].concat();
+        let mut buf = [0u8; 300];
+        let n = write_rtp(&mut buf, &h, &[], &payload).unwrap();
+        self.feed(leg, u64::from(seq), &mut buf[..n])
+    }
+
+    fn nack(&mut self, leg: &Leg, ms: u64, media_ssrc: u32, lost: &[u16]) -> VecTransmit {
+        let mut b = vec![0u8; 12 + 4 * lost.len()];
+        let n = write_nack(&mut b, 0x5151, media_ssrc, lost).unwrap();
+        self.feed(leg, ms, &mut b[..n])
+    }
+
+    fn consumer_stats(&self, id: Uuid) -> serde_json::Value {
+        self.core.consumer_stats(id).unwrap()[0].clone()
+    }
+}
+
+/// The RTP packets sent to `to`.
+fn rtp_to(tx: &VecTransmit, to: SocketAddr) -> Vec<Out> {
+    tx.sent
+        .iter()
+        .filter(|(_, t, b)| *t == to && classify(b) == PacketKind::Rtp)
+        .map(|(_, _, b)| {
+            let p = RtpPacket::parse(b).expect("Sluice sends valid RTP");
+            Out {
+                ssrc: p.ssrc(),
+                pt: p.payload_type(),
+                seq: p.sequence(),
+                ts: p.timestamp(),
+                marker: p.marker(),
+                payload: p.payload().to_vec(),
+            }
+        })
+        .collect()
+}
+
+fn without_rtx(caps: &RtpCapabilities) -> RtpCapabilities {
+    let mut caps = caps.clone();
+    caps.codecs
+        .retain(|c| !c.mime_type.to_ascii_lowercase().ends_with("/rtx"));
+    caps
+}
+
+/// A video producer, one consumer; the producer sent 1..=20. Returns the consumer, its leg and
+/// the 20 packets it received.
+fn room_with_video(rtx: bool) -> (Room, Leg, Leg, ConsumeReply, Vec<Out>) {
+    let mut room = Room::new();
+    let send = room.transport(PRODUCER);
+    let recv = room.transport(CONSUMER);
+    let producer = room.produce(&send, MediaKind::Video, 2222);
+    let caps = if rtx {
+        room.caps.clone()
+    } else {
+        without_rtx(&room.caps)
+    };
+    let consumer = room.consume(&recv, producer, caps);
+    let mut live = Vec::new();
+    for seq in 1..=20 {
+        live.extend(rtp_to(&room.rtp(&send, 2222, 96, seq), recv.remote));
+    }
+    assert_eq!(live.len(), 20);
+    (room, send, recv, consumer, live)
+}
+
+#[test]
+fn nacked_packets_are_resent_on_the_consumers_rtx_stream() {
+    let (mut room, send, recv, consumer, live) = room_with_video(true);
+    let params = &consumer.rtp_parameters;
+    let ssrc = params.encodings[0].ssrc.unwrap();
+    let rtx_ssrc = params.encodings[0]
+        .rtx
+        .as_ref()
+        .expect("RTX negotiated")
+        .ssrc;
+    let media_pt = params.codecs[0].payload_type;
+    let rtx_pt = params
+        .codecs
+        .iter()
+        .find(|c| c.parameters.get("apt").and_then(|v| v.as_u64()) == Some(u64::from(media_pt)))
+        .expect("an RTX codec for the media codec")
+        .payload_type;
+    // Producer packets 5 and 7 went out as live[4] and live[6]: one FCI entry, PID + BLP.
+    let lost = [live[4].seq, live[6].seq];
+    let tx = room.nack(&recv, 30, ssrc, &lost);
+    let resent = rtp_to(&tx, recv.remote);
+    assert_eq!(resent.len(), 2, "{resent:?}");
+    for (r, l) in resent.iter().zip([&live[4], &live[6]]) {
+        assert_eq!((r.ssrc, r.pt), (rtx_ssrc, rtx_pt));
+        assert_eq!((r.ts, r.marker), (l.ts, l.marker));
+        // RFC 4588 §4: OSN, then the original payload.
+        assert_eq!(r.payload[..2], l.seq.to_be_bytes());
+        assert_eq!(r.payload[2..], l.payload[..]);
+    }
+    assert_eq!(
+        resent[1].seq,
+        resent[0].seq.wrapping_add(1),
+        "the RTX stream numbers its own packets"
+    );
+    assert!(
+        rtp_to(&tx, send.remote).is_empty(),
+        "nothing to the producer"
+    );
+    assert!(
+        tx.sent.iter().all(|(_, to, _)| *to == recv.remote),
+        "the NACK is not relayed"
+    );
+
+    // The same NACK within a round trip: not resent twice.
+    let tx = room.nack(&recv, 30 + DEFAULT_RTT.as_millis() as u64 / 2, ssrc, &lost);
+    assert!(rtp_to(&tx, recv.remote).is_empty());
+    // After it: the retransmission was lost too, so again, continuing the RTX numbering.
+    let tx = room.nack(&recv, 30 + DEFAULT_RTT.as_millis() as u64, ssrc, &lost[..1]);
+    let again = rtp_to(&tx, recv.remote);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].seq, resent[1].seq.wrapping_add(1));
+    assert_eq!(again[0].payload[..2], live[4].seq.to_be_bytes());
+
+    let stats = room.consumer_stats(consumer.id);
+    assert_eq!(stats["nackCount"], 3);
+    assert_eq!(stats["nackPacketCount"], 5);
+    assert_eq!(stats["retransmittedPacketCount"], 3);
+    let c = room.core.counters();
+    assert_eq!((c.nacks_received, c.rtp_retransmitted), (3, 3));
+}
+
+#[test]
+fn without_rtx_the_packet_is_resent_as_it_was_sent() {
+    let (mut room, _send, recv, consumer, live) = room_with_video(false);
+    assert!(consumer.rtp_parameters.encodings[0].rtx.is_none());
+    let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+    let tx = room.nack(&recv, 40, ssrc, &[live[9].seq, live[0].seq]);
+    assert_eq!(
+        rtp_to(&tx, recv.remote),
+        vec![live[9].clone(), live[0].clone()]
+    );
+}
+
+#[test]
+fn evicted_unknown_and_old_packets_are_counted_not_sent() {
+    let (mut room, send, recv, consumer, live) = room_with_video(true);
+    let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+    // Not sent yet, and before the consumer's first packet.
+    let unknown = [live[19].seq.wrapping_add(1), live[0].seq.wrapping_sub(1)];
+    let tx = room.nack(&recv, 30, ssrc, &unknown);
+    assert!(rtp_to(&tx, recv.remote).is_empty());
+    assert_eq!(
+        room.consumer_stats(consumer.id)["retransmissionNotFoundCount"],
+        2
+    );
+    // A NACK naming another SSRC is not the consumer's.
+    let tx = room.nack(&recv, 30, ssrc ^ 1, &[live[3].seq]);
+    assert!(tx.sent.is_empty());
+
+    // SLOTS more packets evict packet 1.
+    for seq in 21..=20 + SLOTS as u16 {
+        room.rtp(&send, 2222, 96, seq);
+    }
+    let now = 20 + SLOTS as u64;
+    let tx = room.nack(&recv, now, ssrc, &[live[0].seq]);
+    assert!(rtp_to(&tx, recv.remote).is_empty());
+    // Packet 21 is still there, until it is older than MAX_AGE.
+    let seq21 = live[19].seq.wrapping_add(1);
+    let later = 21 + MAX_AGE.as_millis() as u64;
+    assert!(rtp_to(&room.nack(&recv, later, ssrc, &[seq21]), recv.remote).is_empty());
+    assert_eq!(
+        rtp_to(&room.nack(&recv, now, ssrc, &[seq21]), recv.remote).len(),
+        1
+    );
+    assert_eq!(
+        room.consumer_stats(consumer.id)["retransmissionNotFoundCount"],
+        4
+    );
+    assert_eq!(room.core.counters().retransmissions_not_found, 4);
+}
+
+#[test]
+fn audio_and_paused_consumers_do_not_retransmit() {
+    let mut room = Room::new();
+    let send = room.transport(PRODUCER);
+    let recv = room.transport(CONSUMER);
+    let audio = room.produce(&send, MediaKind::Audio, 1111);
+    let caps = room.caps.clone();
+    let consumer = room.consume(&recv, audio, caps);
+    let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+    let mut first = None;
+    for seq in 1..=5 {
+        let out = rtp_to(&room.rtp(&send, 1111, 100, seq), recv.remote);
+        first = first.or(out.first().map(|o| o.seq));
+    }
+    let tx = room.nack(&recv, 10, ssrc, &[first.unwrap()]);
+    assert!(rtp_to(&tx, recv.remote).is_empty());
+
+    let (mut room, _send, recv, consumer, live) = room_with_video(true);
+    let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+    room.core.set_consumer_paused(consumer.id, true).unwrap();
+    let tx = room.nack(&recv, 30, ssrc, &[live[2].seq]);
+    assert!(rtp_to(&tx, recv.remote).is_empty());
+}
