@@ -559,11 +559,7 @@ impl WorkerCore {
             app_data: o.app_data,
         });
         self.producers[idx].init_key_frame_feedback();
-        if o.kind == MediaKind::Video {
-            for s in &mut self.producers[idx].streams {
-                s.retransmission = Some(Default::default());
-            }
-        }
+        nack::init_producer(&mut self.producers[idx]);
         let transport = &mut self.transports[t];
         if let Err(e) = transport
             .listener
@@ -1001,6 +997,11 @@ impl WorkerCore {
         let stream = &mut producer.streams[si];
         if is_rtx {
             stream.rtx_packets += 1;
+            // A retransmission Sluice asked for: taken in as the packet it repairs.
+            if let Some(at) = nack::unwrap_rtx(producer, si, data) {
+                transport.counters.rtp_packets_received -= 1;
+                return self.on_rtp(now, t, &mut data[at..], tx);
+            }
             counters.drop(DropReason::Rtx);
             return;
         }
@@ -1009,6 +1010,7 @@ impl WorkerCore {
         if let Some(b) = &mut stream.retransmission {
             b.insert(now, seq, pkt.as_bytes());
         }
+        nack::track_loss(stream, rtcp, now, seq, pt, pkt.payload());
         let key_codec = stream.feedback.codec;
         if woke && producer.streams.len() > 1 {
             let key = key_codec.is_some_and(|(media_pt, codec)| {

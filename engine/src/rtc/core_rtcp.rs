@@ -106,6 +106,8 @@ pub(super) struct RtcpState {
     deferred: bool,
     /// Per transport slab index: its id (slots are reused) and when its reports are due.
     timers: Vec<Option<(Uuid, Instant)>>,
+    /// When NACKs for producers' missing packets are due ([`super::nack`]).
+    nack_at: Option<Instant>,
 }
 
 impl RtcpState {
@@ -113,6 +115,11 @@ impl RtcpState {
     /// them.
     pub(super) fn wake(&mut self) {
         self.deferred = true;
+    }
+
+    /// Producers' missing packets are to be asked for at `at` (or sooner, if already due).
+    pub(super) fn nack_soon(&mut self, at: Instant) {
+        self.nack_at = Some(self.nack_at.map_or(at, |t| t.min(at)));
     }
 
     /// Sluice's NTP time at `now` (RFC 3550 §4: 32.32 fixed point seconds since 1900). Without
@@ -158,7 +165,7 @@ fn cname(c: &Consumer) -> &[u8] {
 }
 
 /// A transport's CNAME for its own SSRC: its id in hex, written into `buf`.
-fn transport_cname(id: Uuid, buf: &mut [u8; 32]) -> &[u8] {
+pub(super) fn transport_cname(id: Uuid, buf: &mut [u8; 32]) -> &[u8] {
     id.simple().encode_lower(buf).as_bytes()
 }
 
@@ -199,7 +206,7 @@ fn due_sender_info(
 /// Queues one RTCP datagram to a transport's remote. All RTCP Sluice sends leaves through
 /// here (SRTCP protection belongs here too). `fill` gets a buffer of [`RTCP_BUDGET`] bytes and
 /// must write at least one packet.
-fn send_rtcp<T: Transmit>(
+pub(super) fn send_rtcp<T: Transmit>(
     tx: &mut T,
     transport: &mut Transport,
     counters: &mut WorkerCounters,
@@ -283,10 +290,14 @@ impl WorkerCore {
     /// When [`Self::handle_timeout`] wants to run next: a time in the past (the latest `now`
     /// it saw) when key frame requests are waiting, `None` before its first call.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.rtcp.deferred {
+        let next = if self.rtcp.deferred {
             self.rtcp.last_now.or(self.rtcp.next_scan)
         } else {
             self.rtcp.next_scan
+        };
+        match (next, self.rtcp.nack_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -295,6 +306,10 @@ impl WorkerCore {
     /// worker may call it on every loop iteration.
     pub fn handle_timeout<T: Transmit>(&mut self, now: Instant, tx: &mut T) {
         self.rtcp.last_now = Some(now);
+        if self.rtcp.nack_at.is_some_and(|t| now >= t) {
+            self.rtcp.nack_at = None;
+            self.send_nacks(now, tx);
+        }
         if !self.rtcp.deferred && self.rtcp.next_scan.is_some_and(|t| now < t) {
             return;
         }

@@ -40,7 +40,8 @@ pub enum DropReason {
     SrtpProtect,
     /// A DTLS record the control plane wanted sent found no selected tuple (it retransmits).
     DtlsNoTuple,
-    /// An RTX packet (RFC 4588) of a producer: counted, not forwarded (no NACK support yet).
+    /// An RTX packet (RFC 4588) of a producer that repairs nothing missing: a duplicate, a
+    /// padding-only probe, or a stream Sluice sends no NACKs for.
     Rtx,
 }
 
@@ -120,6 +121,8 @@ pub struct WorkerCounters {
     /// Packets they named that could not be resent (not in the buffer any more, outside the
     /// consumer's current segment, or no send buffer).
     pub retransmissions_not_found: u64,
+    /// Generic NACKs Sluice sent to producers' endpoints for their missing packets.
+    pub nacks_sent: u64,
     /// Drops, indexed as [`DropReason::ALL`].
     pub drops: [u64; DropReason::ALL.len()],
     /// Datagrams this worker handed to another worker that owns their flow.

@@ -17,6 +17,7 @@ mod core;
 mod counters;
 mod events;
 mod key_frame_request_manager;
+mod nack_generator;
 mod producer;
 mod retransmission_buffer;
 mod router;

@@ -20,24 +20,137 @@
 //!    a plain receiver sees a late packet.
 //!
 //! A NACK is never forwarded to the producer: the SFU answers from its buffer, and what it
-//! lacks was lost on the producer's leg, which Sluice's own NACKs would repair (not done yet:
-//! the producer side needs a NACK generator and RTX receive).
+//! lacks was lost on the producer's leg, which Sluice's own NACKs repair:
 //!
-//! Nothing here allocates: the buffer and the resend times are allocated when the producer and
-//! the consumer are created.
+//! **Producer side.** Each video stream whose codec negotiated `nack` has a
+//! [`NackGenerator`] that finds the gaps in its sequence numbers. From the worker's timer
+//! ([`WorkerCore::handle_timeout`], woken [`NACK_DELAY`] after a gap and then every
+//! [`NACK_INTERVAL`] while packets are missing) Sluice sends the producer's endpoint a generic
+//! NACK for them: sender SSRC the transport's, media SSRC the stream's, preceded by an RR and
+//! SDES unless the producer negotiated reduced-size RTCP (RFC 4585 §3.1, as the key frame
+//! requests). A gap wider than the generator's ring asks for a key frame instead.
+//!
+//! The answers come on the stream's RTX SSRC (given in the encoding, or bound from the
+//! repaired RID, [`crate::rtc::rtp_listener`]). An RTX packet whose OSN is a missing packet is
+//! unwrapped in place — the OSN becomes the sequence number, the stream's SSRC and the media
+//! payload type (the RTX codec's `apt`) come back, the two OSN bytes go — and then taken in as
+//! the original packet: counted, stored for the consumers' NACKs, and forwarded to every
+//! consumer like any other (they missed it too). An RTX packet for nothing missing (a
+//! duplicate, a padding-only probe, a stream without NACKs) is dropped as `rtx`.
+//!
+//! Nothing here allocates: the buffer, the generator's ring and the resend times are allocated
+//! when the producer and the consumer are created.
 
 use std::time::Instant;
 
+use std::time::Duration;
+
 use super::SRTP_MAX_TAG;
 use super::WorkerCore;
+use super::rtcp_io::{RtcpState, send_rtcp, transport_cname};
 use crate::net::Transmit;
 use crate::rtc::consumer::{Consumer, PT_NONE, Stamps};
 use crate::rtc::counters::{DropReason, WorkerCounters};
+use crate::rtc::key_frame_request_manager::KeyFrameRequest;
+use crate::rtc::nack_generator::{CAPACITY, Gap, NACK_DELAY, NackGenerator};
+use crate::rtc::producer::Producer;
+use crate::rtc::retransmission_buffer::RetransmissionBuffer;
 use crate::rtc::rtp_parameters::{MediaKind, RtpParameters};
+use crate::rtc::rtp_stream::RtpStreamRecv;
 use crate::rtc::rtp_stream_send::RtxSend;
 use crate::rtc::transport::Transport;
-use crate::wire::rtcp::Nack;
+use crate::wire::rtcp::{Nack, write_nack, write_receiver_report, write_sdes_cname};
 use crate::wire::rtp::{self, RtpPacket};
+
+/// How often missing packets are looked at while there are any (mediasoup's NackGenerator
+/// timer runs every 40 ms; asking sooner leaves more of the jitter buffer for the answer).
+pub(super) const NACK_INTERVAL: Duration = Duration::from_millis(20);
+
+fn is_rtx(mime_type: &str) -> bool {
+    let m = mime_type.as_bytes();
+    m.len() > 4 && m[m.len() - 4..].eq_ignore_ascii_case(b"/rtx")
+}
+
+/// Gives a new producer's video streams their retransmission buffers, and a NACK generator
+/// when its media codec negotiated `nack` (control path).
+pub(super) fn init_producer(producer: &mut Producer) {
+    if producer.kind != MediaKind::Video {
+        return;
+    }
+    let nack = producer
+        .rtp_parameters
+        .codecs
+        .iter()
+        .find(|c| !is_rtx(&c.mime_type))
+        .is_some_and(|c| {
+            c.rtcp_feedback
+                .iter()
+                .any(|f| f.r#type == "nack" && f.parameter.is_empty())
+        });
+    for s in &mut producer.streams {
+        s.retransmission = Some(RetransmissionBuffer::new());
+        s.nack_generator = nack.then(NackGenerator::new);
+    }
+}
+
+/// Loss detection for a media packet of `stream` (module docs): wakes the NACK timer on a
+/// gap, asks for a key frame when too much is missing, ends the wait at a key frame.
+#[inline]
+pub(super) fn track_loss(
+    stream: &mut RtpStreamRecv,
+    rtcp: &mut RtcpState,
+    now: Instant,
+    seq: u16,
+    pt: u8,
+    payload: &[u8],
+) {
+    let Some(g) = &mut stream.nack_generator else {
+        return;
+    };
+    match g.received(now, seq) {
+        Gap::Missing => rtcp.nack_soon(now + NACK_DELAY),
+        Gap::TooMany => {
+            stream.key_frames.defer(KeyFrameRequest::Pli);
+            rtcp.wake();
+        }
+        Gap::None | Gap::Recovered => {}
+    }
+    if g.has_pending()
+        && let Some((media_pt, codec)) = stream.feedback.codec
+        && pt == media_pt
+        && codec.is_key_frame(payload)
+    {
+        g.key_frame(seq);
+    }
+}
+
+/// Unwraps an RTX packet of `stream` in place (module docs) when it repairs a missing packet;
+/// returns the original packet's offset in `data` (2), or `None` to drop it.
+pub(super) fn unwrap_rtx(producer: &Producer, si: usize, data: &mut [u8]) -> Option<usize> {
+    let stream = &producer.streams[si];
+    let (header_len, pt, osn, ts) = {
+        let pkt = RtpPacket::parse(data).ok()?;
+        let payload = pkt.payload();
+        if payload.len() <= 2 {
+            return None;
+        }
+        let osn = u16::from_be_bytes([payload[0], payload[1]]);
+        (pkt.header_len(), pkt.payload_type(), osn, pkt.timestamp())
+    };
+    if !stream.nack_generator.as_ref()?.is_missing(osn) {
+        return None;
+    }
+    let media_pt = producer
+        .rtp_parameters
+        .codecs
+        .iter()
+        .find(|c| c.payload_type == pt && is_rtx(&c.mime_type))
+        .and_then(|c| c.parameters.get("apt")?.as_u64())
+        .and_then(|apt| u8::try_from(apt).ok())?;
+    data.copy_within(0..header_len, 2);
+    rtp::rewrite_fixed_header(&mut data[2..], media_pt, osn, ts, stream.ssrc);
+    Some(2)
+}
 
 // A stored packet, its OSN and the SRTP tag fit any send buffer.
 const _: () = assert!(
@@ -65,6 +178,51 @@ pub(crate) fn rtx_send(params: &RtpParameters) -> Option<RtxSend> {
 }
 
 impl WorkerCore {
+    /// Sends the NACKs due at `now` to the producers' endpoints (module docs).
+    pub(super) fn send_nacks<T: Transmit>(&mut self, now: Instant, tx: &mut T) {
+        let Self {
+            transports,
+            producers,
+            counters,
+            rtcp,
+            ..
+        } = self;
+        let mut lost = [0u16; CAPACITY];
+        let mut pending = false;
+        for (_, producer) in producers.iter_mut() {
+            let reduced_size = producer.rtp_parameters.rtcp.reduced_size;
+            let transport = &mut transports[producer.transport];
+            for stream in &mut producer.streams {
+                let Some(g) = stream.nack_generator.as_mut().filter(|g| g.has_pending()) else {
+                    continue;
+                };
+                let n = g.due(now, &mut lost);
+                pending |= g.has_pending();
+                if n == 0 {
+                    continue;
+                }
+                let sender = transport.rtcp_ssrc();
+                let media = stream.ssrc;
+                let mut cname_buf = [0u8; 32];
+                let cname = transport_cname(transport.id, &mut cname_buf);
+                let sent = send_rtcp(tx, transport, counters, |buf| {
+                    let mut len = 0;
+                    if !reduced_size {
+                        len += write_receiver_report(buf, sender, &[]).unwrap_or(0);
+                        len += write_sdes_cname(&mut buf[len..], sender, cname).unwrap_or(0);
+                    }
+                    len + write_nack(&mut buf[len..], sender, media, &lost[..n]).unwrap_or(0)
+                });
+                if sent {
+                    counters.nacks_sent += 1;
+                }
+            }
+        }
+        if pending {
+            rtcp.nack_soon(now + NACK_INTERVAL);
+        }
+    }
+
     /// A NACK arrived on transport `t` (module docs).
     pub(super) fn receive_nack<T: Transmit>(
         &mut self,

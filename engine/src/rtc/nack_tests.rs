@@ -1,7 +1,9 @@
 //! Sans-IO scenario tests of retransmission on NACK (`nack.rs`): a producer sends a run of
 //! video packets, a consumer's endpoint NACKs some of them; what comes out again, rewritten for
 //! the consumer (on its RTX stream when it negotiated one), what does not (evicted, unknown,
-//! repeated within a round trip, audio), and the counters.
+//! repeated within a round trip, audio), and the counters. Then the producer side: gaps in a
+//! producer's stream NACKed after a short delay and again each round trip, RTX answers
+//! unwrapped and forwarded once, a key frame ending the wait.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -9,13 +11,15 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::counters::DropReason;
+use super::nack_generator::NACK_DELAY;
 use super::retransmission_buffer::{MAX_AGE, SLOTS};
 use super::rtp_parameters::{MediaKind, RtpCapabilities, RtpParameters};
 use super::rtp_stream_send::DEFAULT_RTT;
 use super::*;
 use crate::net::{SockId, VecTransmit};
 use crate::wire::demux::{PacketKind, classify};
-use crate::wire::rtcp::write_nack;
+use crate::wire::rtcp::{RtcpPacket, write_nack};
 use crate::wire::rtp::{RtpHeader, RtpPacket, write_rtp};
 
 const PRODUCER: &str = "10.0.0.1:5000";
@@ -337,4 +341,202 @@ fn audio_and_paused_consumers_do_not_retransmit() {
     room.core.set_consumer_paused(consumer.id, true).unwrap();
     let tx = room.nack(&recv, 30, ssrc, &[live[2].seq]);
     assert!(rtp_to(&tx, recv.remote).is_empty());
+}
+
+// ------------------------------------------------------------------ producer side
+
+/// The NACKs (media SSRC, lost sequence numbers) in what was sent to `to`, and whether each
+/// came in a full compound packet (RR first).
+fn nacks_to(tx: &VecTransmit, to: SocketAddr) -> Vec<(u32, Vec<u16>, bool)> {
+    let mut out = Vec::new();
+    for (_, t, b) in &tx.sent {
+        if *t != to || classify(b) != PacketKind::Rtcp {
+            continue;
+        }
+        let mut rr_first = None;
+        for p in crate::wire::rtcp::compound(b) {
+            let p = p.expect("Sluice sends valid RTCP");
+            let is_rr = matches!(p, RtcpPacket::ReceiverReport(_));
+            rr_first.get_or_insert(is_rr);
+            if let RtcpPacket::Nack(n) = p {
+                out.push((n.media_ssrc(), n.lost().collect(), rr_first == Some(true)));
+            }
+        }
+    }
+    out
+}
+
+impl Room {
+    /// A VP8 producer with `nack` and an RTX codec (PT 97, RTX SSRC 3333), reduced-size RTCP
+    /// (the default: its NACKs come alone, not after an RR).
+    fn produce_with_rtx(&mut self, leg: &Leg, ssrc: u32) -> Uuid {
+        let id = Uuid::new_v4();
+        let rtp_parameters: RtpParameters = serde_json::from_value(json!({
+            "codecs": [
+                {"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
+                 "rtcpFeedback": [{"type": "nack"}, {"type": "nack", "parameter": "pli"}]},
+                {"mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000,
+                 "parameters": {"apt": 96}}
+            ],
+            "encodings": [{"ssrc": ssrc, "rtx": {"ssrc": 3333}}]
+        }))
+        .unwrap();
+        let options = ProduceOptions {
+            id,
+            kind: MediaKind::Video,
+            rtp_parameters,
+            paused: false,
+            app_data: json!(null),
+        };
+        self.core.produce(leg.transport, options).unwrap();
+        id
+    }
+
+    /// An RTX packet (RFC 4588 §4) repairing producer packet `osn` as [`Room::rtp`] sent it.
+    fn rtx(&mut self, leg: &Leg, ms: u64, rtx_seq: u16, osn: u16) -> VecTransmit {
+        let h = RtpHeader {
+            payload_type: 97,
+            sequence: rtx_seq,
+            timestamp: 3000 * u32::from(osn),
+            ssrc: 3333,
+            marker: osn.is_multiple_of(5),
+        };
+        let payload = [
+            osn.to_be_bytes(),
+            osn.to_be_bytes(),
+            osn.to_be_bytes(),
+            [0xAB, 0xCD],
+        ]
+        .concat();
+        let mut buf = [0u8; 300];
+        let n = write_rtp(&mut buf, &h, &[], &payload).unwrap();
+        self.feed(leg, ms, &mut buf[..n])
+    }
+
+    fn timeout(&mut self, ms: u64) -> VecTransmit {
+        let mut tx = VecTransmit::default();
+        let now = self.at(ms);
+        self.core.handle_timeout(now, &mut tx);
+        tx
+    }
+}
+
+#[test]
+fn producer_gaps_are_nacked_and_rtx_answers_are_forwarded_once() {
+    let mut room = Room::new();
+    let send = room.transport(PRODUCER);
+    let recv = room.transport(CONSUMER);
+    let producer = room.produce_with_rtx(&send, 2222);
+    let caps = room.caps.clone();
+    let consumer = room.consume(&recv, producer, caps);
+    let mut live = Vec::new();
+    for seq in [1, 2, 3, 4, 7, 8] {
+        live.extend(rtp_to(&room.rtp(&send, 2222, 96, seq), recv.remote));
+    }
+    assert_eq!(live.len(), 6);
+    room.timeout(0);
+    // The gap was seen at 7 ms: the NACK waits NACK_DELAY for reordered packets.
+    assert!(nacks_to(&room.timeout(8), send.remote).is_empty());
+    let due = room.core.poll_timeout().unwrap();
+    let ms = (due - room.t0).as_millis() as u64;
+    assert!(
+        ms <= 7 + NACK_DELAY.as_millis() as u64,
+        "woken for the NACK"
+    );
+    assert_eq!(
+        nacks_to(&room.timeout(ms), send.remote),
+        vec![(2222, vec![5, 6], false)]
+    );
+    assert_eq!(room.core.counters().nacks_sent, 1);
+
+    // The answer for 5, on the RTX stream: forwarded as packet 5 would have been.
+    let out = rtp_to(&room.rtx(&send, 40, 900, 5), recv.remote);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+    assert_eq!(out[0].ssrc, ssrc);
+    assert_eq!(out[0].seq, live[0].seq.wrapping_add(4));
+    assert_eq!(out[0].ts, live[0].ts.wrapping_add(4 * 3000));
+    assert_eq!(out[0].pt, live[0].pt);
+    assert_eq!(out[0].payload, [[0, 5], [0, 5], [0xAB, 0xCD]].concat());
+    // A second answer for 5 repairs nothing: dropped.
+    let drops = room.core.counters().drops_of(DropReason::Rtx);
+    assert!(rtp_to(&room.rtx(&send, 41, 901, 5), recv.remote).is_empty());
+    assert_eq!(room.core.counters().drops_of(DropReason::Rtx), drops + 1);
+
+    // 6 is still missing: asked again a round trip later, and only it.
+    assert!(nacks_to(&room.timeout(ms + 50), send.remote).is_empty());
+    let again = room.timeout(ms + DEFAULT_RTT.as_millis() as u64);
+    assert_eq!(nacks_to(&again, send.remote), vec![(2222, vec![6], false)]);
+    // The recovered packet is in the buffer for the consumer's own NACKs.
+    let tx = room.nack(&recv, 200, ssrc, &[out[0].seq]);
+    assert_eq!(rtp_to(&tx, recv.remote).len(), 1);
+}
+
+#[test]
+fn a_key_frame_ends_the_wait_for_what_is_missing_before_it() {
+    let mut room = Room::new();
+    let send = room.transport(PRODUCER);
+    let recv = room.transport(CONSUMER);
+    let producer = room.produce_with_rtx(&send, 2222);
+    let caps = room.caps.clone();
+    room.consume(&recv, producer, caps);
+    for seq in [1, 2, 4] {
+        room.rtp(&send, 2222, 96, seq);
+    }
+    assert_eq!(
+        nacks_to(&room.timeout(50), send.remote),
+        vec![(2222, vec![3], false)]
+    );
+    // A VP8 key frame (RFC 7741 §4.3: P bit 0, start code) at 5.
+    let h = RtpHeader {
+        payload_type: 96,
+        sequence: 5,
+        timestamp: 15_000,
+        ssrc: 2222,
+        marker: true,
+    };
+    let mut buf = [0u8; 64];
+    let n = write_rtp(&mut buf, &h, &[], &[0x10, 0x00, 0x9d, 0x01, 0x2a]).unwrap();
+    room.feed(&send, 60, &mut buf[..n]);
+    for ms in (100..1200).step_by(20) {
+        assert!(nacks_to(&room.timeout(ms), send.remote).is_empty(), "{ms}");
+    }
+    // The RTX answer now repairs nothing.
+    assert!(rtp_to(&room.rtx(&send, 1200, 1, 3), recv.remote).is_empty());
+}
+
+#[test]
+fn producers_without_nack_get_none_and_their_rtx_is_dropped() {
+    let mut room = Room::new();
+    let send = room.transport(PRODUCER);
+    let recv = room.transport(CONSUMER);
+    // Room::produce's VP8 negotiates nack; this one does not.
+    let id = Uuid::new_v4();
+    let rtp_parameters: RtpParameters = serde_json::from_value(json!({
+        "codecs": [
+            {"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000},
+            {"mimeType": "video/rtx", "payloadType": 97, "clockRate": 90000,
+             "parameters": {"apt": 96}}
+        ],
+        "encodings": [{"ssrc": 2222, "rtx": {"ssrc": 3333}}]
+    }))
+    .unwrap();
+    let options = ProduceOptions {
+        id,
+        kind: MediaKind::Video,
+        rtp_parameters,
+        paused: false,
+        app_data: json!(null),
+    };
+    room.core.produce(send.transport, options).unwrap();
+    let caps = room.caps.clone();
+    room.consume(&recv, id, caps);
+    for seq in [1, 2, 5] {
+        room.rtp(&send, 2222, 96, seq);
+    }
+    for ms in (0..300).step_by(20) {
+        assert!(nacks_to(&room.timeout(ms), send.remote).is_empty());
+    }
+    assert!(rtp_to(&room.rtx(&send, 300, 1, 3), recv.remote).is_empty());
+    assert_eq!(room.core.counters().drops_of(DropReason::Rtx), 1);
 }

@@ -7,12 +7,14 @@
 //! and its middle 32 NTP bits for LSR), the counts at the previous receiver report (for the
 //! interval's fraction lost, RFC 3550 §6.4.1 and A.3), and the stream's key frame requests
 //! ([`KeyFrameRequestManager`]). A video stream also keeps its recent packets for the
-//! consumers' NACKs ([`RetransmissionBuffer`]).
+//! consumers' NACKs ([`RetransmissionBuffer`]) and finds its own losses for Sluice's NACKs
+//! ([`NackGenerator`]).
 
 use std::time::{Duration, Instant};
 
 use super::codecs::KeyFrameCodec;
 use super::key_frame_request_manager::{KeyFrameRequest, KeyFrameRequestManager};
+use super::nack_generator::NackGenerator;
 use super::retransmission_buffer::RetransmissionBuffer;
 use crate::wire::rtcp::{ReportBlock, SenderInfo};
 use crate::wire::rtp::SeqUnwrapper;
@@ -80,10 +82,12 @@ pub(crate) struct RtpStreamRecv {
     pub(crate) rid: Option<Box<[u8]>>,
     /// The SSRC of its RTX stream (RFC 4588), given or learnt from the repaired RID.
     pub(crate) rtx_ssrc: Option<u32>,
-    /// RTX packets received (not forwarded: Sluice sends no NACKs yet).
+    /// RTX packets received (those repairing a missing packet are forwarded as it).
     pub(crate) rtx_packets: u64,
     /// The recent packets, for consumers' NACKs (video streams only).
     pub(crate) retransmission: Option<RetransmissionBuffer>,
+    /// Loss detection for Sluice's NACKs (video streams that negotiated `nack`).
+    pub(crate) nack_generator: Option<NackGenerator>,
     /// When the last packet arrived.
     pub(crate) last_packet_at: Option<Instant>,
     /// No packet for [`INACTIVITY`] (or none yet): a simulcast consumer does not pick it.
@@ -119,6 +123,7 @@ impl RtpStreamRecv {
             rtx_ssrc: None,
             rtx_packets: 0,
             retransmission: None,
+            nack_generator: None,
             last_packet_at: None,
             inactive: true,
         }
