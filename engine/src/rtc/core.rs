@@ -666,6 +666,8 @@ impl WorkerCore {
                         "rid": s.rid.as_deref().map(String::from_utf8_lossy),
                         "rtxSsrc": s.rtx_ssrc,
                         "rtxPacketCount": s.rtx_packets,
+                        "nackCount": s.nack_generator.as_ref().map_or(0, |g| g.nacks),
+                        "nackPacketCount": s.nack_generator.as_ref().map_or(0, |g| g.requested),
                         "packetCount": s.packets,
                         "byteCount": s.bytes,
                         "packetsLost": s.lost(),

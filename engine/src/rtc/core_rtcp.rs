@@ -52,8 +52,11 @@
 //! `Input::Timeout`/`Output::Timeout`). Nothing here allocates: reports are written into the
 //! transmit buffer, with report blocks gathered in a stack array first.
 //!
-//! Not done: NACKs to producers (gaps in what a producer sends are not asked for again, and
-//! its RTX packets are dropped), REMB/transport-cc, XR, RTCP on behalf of paused consumers
+//! - generic NACKs (RFC 4585 §6.2.1) to a producer's endpoint for the packets missing from
+//!   its video streams, on a timer of their own ([`RtcpState::nack_soon`]: 10 ms after a gap,
+//!   then every 20 ms while any is missing), not the 100 ms scan ([`super::nack`]).
+//!
+//! Not done: REMB/transport-cc, XR, RTCP on behalf of paused consumers
 //! (a paused consumer sends no SR), BYE when a consumer closes.
 
 use std::time::{Duration, Instant};

@@ -214,6 +214,7 @@ impl WorkerCore {
                     len + write_nack(&mut buf[len..], sender, media, &lost[..n]).unwrap_or(0)
                 });
                 if sent {
+                    g.nacks += 1;
                     counters.nacks_sent += 1;
                 }
             }

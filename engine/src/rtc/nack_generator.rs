@@ -67,6 +67,8 @@ pub(crate) struct NackGenerator {
     newest: Option<u16>,
     missing: Box<[Missing]>,
     pending: usize,
+    /// NACK packets sent for this stream.
+    pub(crate) nacks: u64,
     /// NACK requests made (one per missing packet and attempt).
     pub(crate) requested: u64,
     /// Missing packets that arrived later.
@@ -87,6 +89,7 @@ impl NackGenerator {
             newest: None,
             missing: vec![Missing::default(); CAPACITY].into_boxed_slice(),
             pending: 0,
+            nacks: 0,
             requested: 0,
             recovered: 0,
             given_up: 0,

@@ -448,6 +448,11 @@ fn producer_gaps_are_nacked_and_rtx_answers_are_forwarded_once() {
         vec![(2222, vec![5, 6], false)]
     );
     assert_eq!(room.core.counters().nacks_sent, 1);
+    let inbound = &room.core.producer_stats(producer).unwrap()[0];
+    assert_eq!(
+        (&inbound["nackCount"], &inbound["nackPacketCount"]),
+        (&json!(1), &json!(2))
+    );
 
     // The answer for 5, on the RTX stream: forwarded as packet 5 would have been.
     let out = rtp_to(&room.rtx(&send, 40, 900, 5), recv.remote);
