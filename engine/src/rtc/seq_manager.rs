@@ -24,7 +24,8 @@
 //!
 //! A NACK names output sequence numbers; [`SeqManager::input_seq`] maps one back to the
 //! producer's while it lies in the current segment (from the resync point to the newest
-//! output). Packets of an earlier segment are not found: their offsets are gone.
+//! output). Packets of an earlier segment are not found: their offsets are gone (and while a
+//! resync is pending none are).
 
 use std::time::Instant;
 
@@ -106,10 +107,12 @@ impl SeqManager {
     }
 
     /// The input sequence number that became output `out_seq`, if that lies between the start
-    /// of the current segment and the newest output (inclusive).
+    /// of the current segment and the newest output (inclusive). `None` while a resync is
+    /// pending: a simulcast consumer may already forward another layer, whose numbers the
+    /// old offsets do not map.
     pub(crate) fn input_seq(&self, out_seq: u16) -> Option<u16> {
         let span = self.last_out_seq.wrapping_sub(self.segment_out_seq);
-        (self.started && out_seq.wrapping_sub(self.segment_out_seq) <= span)
+        (self.started && !self.resync && out_seq.wrapping_sub(self.segment_out_seq) <= span)
             .then(|| out_seq.wrapping_sub(self.seq_offset))
     }
 
@@ -266,8 +269,8 @@ mod tests {
         m.request_resync();
         assert_eq!(
             m.input_seq(0),
-            Some(102),
-            "still the old offsets until the next packet"
+            None,
+            "no mapping until the next segment starts"
         );
         m.rewrite(t0, 500, 0).unwrap();
         assert_eq!(m.input_seq(2), Some(500));
