@@ -545,3 +545,73 @@ fn producers_without_nack_get_none_and_their_rtx_is_dropped() {
     assert!(rtp_to(&room.rtx(&send, 300, 1, 3), recv.remote).is_empty());
     assert_eq!(room.core.counters().drops_of(DropReason::Rtx), 1);
 }
+
+/// A simulcast consumer answers from the layer it forwards now; what it sent from the layer
+/// before a switch is no longer found (another segment), and never mapped onto the new layer.
+#[test]
+fn a_simulcast_consumer_resends_from_the_layer_it_forwards() {
+    let mut room = Room::new();
+    let send = room.transport(PRODUCER);
+    let recv = room.transport(CONSUMER);
+    let id = Uuid::new_v4();
+    let rtp_parameters: RtpParameters = serde_json::from_value(json!({
+        "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
+                    "rtcpFeedback": [{"type": "nack"}, {"type": "nack", "parameter": "pli"}]}],
+        "encodings": [{"ssrc": 1000}, {"ssrc": 2000}]
+    }))
+    .unwrap();
+    let options = ProduceOptions {
+        id,
+        kind: MediaKind::Video,
+        rtp_parameters,
+        paused: false,
+        app_data: json!(null),
+    };
+    room.core.produce(send.transport, options).unwrap();
+    let caps = room.caps.clone();
+    let consumer = room.consume(&recv, id, caps);
+    let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
+    // Layer `l`, packet `seq`: VP8 (key frame when `key`), the layer and seq in the payload.
+    let mut frame = |room: &mut Room, l: u8, seq: u16, key: bool| {
+        let h = RtpHeader {
+            payload_type: 96,
+            sequence: seq,
+            timestamp: 3000 * u32::from(seq),
+            ssrc: 1000 * u32::from(l + 1),
+            marker: true,
+        };
+        let payload = [0x10, u8::from(!key), l, seq as u8];
+        let mut buf = [0u8; 64];
+        let n = write_rtp(&mut buf, &h, &[], &payload).unwrap();
+        rtp_to(
+            &room.feed(&send, 33 * u64::from(seq), &mut buf[..n]),
+            recv.remote,
+        )
+    };
+    // Only layer 0 at first.
+    let mut before = Vec::new();
+    for seq in 1..=5 {
+        before.extend(frame(&mut room, 0, seq, seq == 1));
+        room.timeout(33 * u64::from(seq));
+    }
+    assert!(!before.is_empty() && before.iter().all(|o| o.payload[2] == 0));
+    // Layer 1 starts, with key frames, and takes over.
+    let mut after = Vec::new();
+    for seq in 6..=30 {
+        frame(&mut room, 0, seq, false);
+        after.extend(frame(&mut room, 1, seq, true));
+        room.timeout(33 * u64::from(seq));
+    }
+    let after: Vec<Out> = after.into_iter().filter(|o| o.payload[2] == 1).collect();
+    assert!(after.len() > 2, "switched to layer 1");
+    let ms = 33 * 31;
+    let old = before.last().unwrap().seq;
+    assert!(rtp_to(&room.nack(&recv, ms, ssrc, &[old]), recv.remote).is_empty());
+    let wanted = &after[after.len() - 2];
+    let resent = rtp_to(&room.nack(&recv, ms, ssrc, &[wanted.seq]), recv.remote);
+    assert_eq!(resent.len(), 1);
+    // RFC 4588 OSN, then layer 1's payload.
+    assert_eq!(resent[0].payload[..2], wanted.seq.to_be_bytes());
+    assert_eq!(resent[0].payload[2..], wanted.payload[..]);
+    assert_eq!(resent[0].ts, wanted.ts);
+}
