@@ -572,7 +572,7 @@ fn a_simulcast_consumer_resends_from_the_layer_it_forwards() {
     let consumer = room.consume(&recv, id, caps);
     let ssrc = consumer.rtp_parameters.encodings[0].ssrc.unwrap();
     // Layer `l`, packet `seq`: VP8 (key frame when `key`), the layer and seq in the payload.
-    let mut frame = |room: &mut Room, l: u8, seq: u16, key: bool| {
+    let frame = |room: &mut Room, l: u8, seq: u16, key: bool| {
         let h = RtpHeader {
             payload_type: 96,
             sequence: seq,
