@@ -126,7 +126,7 @@ pub(super) fn track_loss(
 
 /// Unwraps an RTX packet of `stream` in place (module docs) when it repairs a missing packet;
 /// returns the original packet's offset in `data` (2), or `None` to drop it.
-pub(super) fn unwrap_rtx(producer: &Producer, si: usize, data: &mut [u8]) -> Option<usize> {
+pub(super) fn unwrap_rtx(producer: &mut Producer, si: usize, data: &mut [u8]) -> Option<usize> {
     let stream = &producer.streams[si];
     let (header_len, pt, osn, ts) = {
         let pkt = RtpPacket::parse(data).ok()?;
@@ -149,6 +149,7 @@ pub(super) fn unwrap_rtx(producer: &Producer, si: usize, data: &mut [u8]) -> Opt
         .and_then(|apt| u8::try_from(apt).ok())?;
     data.copy_within(0..header_len, 2);
     rtp::rewrite_fixed_header(&mut data[2..], media_pt, osn, ts, stream.ssrc);
+    producer.streams[si].retransmitted = true;
     Some(2)
 }
 

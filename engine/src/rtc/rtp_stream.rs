@@ -88,6 +88,9 @@ pub(crate) struct RtpStreamRecv {
     pub(crate) retransmission: Option<RetransmissionBuffer>,
     /// Loss detection for Sluice's NACKs (video streams that negotiated `nack`).
     pub(crate) nack_generator: Option<NackGenerator>,
+    /// The next packet is a retransmission (unwrapped RTX): counted, but its late arrival says
+    /// nothing about the network's jitter (libwebrtc leaves retransmissions out too).
+    pub(crate) retransmitted: bool,
     /// When the last packet arrived.
     pub(crate) last_packet_at: Option<Instant>,
     /// No packet for [`INACTIVITY`] (or none yet): a simulcast consumer does not pick it.
@@ -124,6 +127,7 @@ impl RtpStreamRecv {
             rtx_packets: 0,
             retransmission: None,
             nack_generator: None,
+            retransmitted: false,
             last_packet_at: None,
             inactive: true,
         }
@@ -232,6 +236,7 @@ impl RtpStreamRecv {
 
     #[inline]
     fn track(&mut self, now: Instant, seq: u16, ts: u32) {
+        let retransmitted = std::mem::take(&mut self.retransmitted);
         let Some(ext) = self.unwrapper.extend(seq) else {
             return;
         };
@@ -248,6 +253,9 @@ impl RtpStreamRecv {
                     self.max_seq = ext;
                 }
             }
+        }
+        if retransmitted {
+            return;
         }
         // Jitter: arrival time in timestamp units.
         let epoch = *self.epoch.get_or_insert(now);
@@ -332,6 +340,31 @@ mod tests {
             );
         }
         assert!(s.jitter() > 0);
+    }
+
+    #[test]
+    fn retransmissions_count_but_leave_jitter_alone() {
+        let t0 = Instant::now();
+        let mut s = RtpStreamRecv::new(1, 90_000);
+        for i in [0u32, 1, 2, 4, 5] {
+            s.receive(
+                t0 + Duration::from_millis(30 * u64::from(i)),
+                i as u16,
+                2700 * i,
+                100,
+            );
+        }
+        assert_eq!((s.lost(), s.jitter()), (1, 0));
+        // Packet 3, retransmitted 300 ms late.
+        s.retransmitted = true;
+        s.receive(t0 + Duration::from_millis(400), 3, 8100, 100);
+        assert_eq!((s.lost(), s.jitter()), (0, 0));
+        s.receive(t0 + Duration::from_millis(30 * 6), 6, 16_200, 100);
+        assert_eq!(
+            s.jitter(),
+            0,
+            "the next packet is measured against packet 5"
+        );
     }
 
     #[test]
