@@ -13,7 +13,8 @@
 //! the consumer's RTX stream (RFC 4588 §4: its own SSRC, payload types and sequence numbers)
 //! when the consumer negotiated one, and when each recent packet was last resent, so that a
 //! packet goes out again at most once per round trip (mediasoup's `RtpStreamSend` rule: the
-//! RTT from receiver reports, [`DEFAULT_RTT`] before the first one). A NACK repeated sooner was
+//! RTT from receiver reports, [`DEFAULT_RTT`] before the first one; never less than
+//! [`MIN_RESEND_HOLD`]). A NACK repeated sooner was
 //! sent before the retransmission could have arrived.
 
 use std::time::{Duration, Instant};
@@ -23,6 +24,10 @@ use crate::wire::rtcp::ReportBlock;
 
 /// Round-trip time assumed before a receiver report gave one (mediasoup's `DefaultRtt`).
 pub(crate) const DEFAULT_RTT: Duration = Duration::from_millis(100);
+/// The shortest hold between two resends of a packet, whatever the reported RTT: the RTT comes
+/// from the consumer's own receiver reports (a DLSR inflated by the endpoint makes it about
+/// zero), and without a floor its NACKs could have every buffered packet resent on every NACK.
+pub(crate) const MIN_RESEND_HOLD: Duration = Duration::from_millis(20);
 
 /// A consumer's RTX stream (RFC 4588 §4).
 #[derive(Debug)]
@@ -117,7 +122,7 @@ impl RtpStreamSend {
     /// trip); if so, remembers `now` as its resend time. `false` when retransmission is off.
     #[inline]
     pub(crate) fn may_resend(&mut self, now: Instant, seq: u16) -> bool {
-        let hold = self.rtt.unwrap_or(DEFAULT_RTT);
+        let hold = self.rtt.unwrap_or(DEFAULT_RTT).max(MIN_RESEND_HOLD);
         let n = self.resent.len();
         let Some(entry) = self.resent.get_mut(usize::from(seq) % n.max(1)) else {
             return false;
@@ -184,6 +189,11 @@ mod tests {
         assert!(s.may_resend(t0 + DEFAULT_RTT * 4, 5));
         // Another packet in the same slot does not inherit the hold.
         assert!(s.may_resend(t0 + DEFAULT_RTT * 4, 5 + SLOTS as u16));
+        // A reported RTT of zero still holds for MIN_RESEND_HOLD.
+        s.rtt = Some(Duration::ZERO);
+        assert!(s.may_resend(t0, 9));
+        assert!(!s.may_resend(t0 + MIN_RESEND_HOLD / 2, 9));
+        assert!(s.may_resend(t0 + MIN_RESEND_HOLD, 9));
     }
 
     #[test]
