@@ -615,3 +615,44 @@ fn a_simulcast_consumer_resends_from_the_layer_it_forwards() {
     assert_eq!(resent[0].payload[2..], wanted.payload[..]);
     assert_eq!(resent[0].ts, wanted.ts);
 }
+
+/// Without reduced-size RTCP (RFC 5506) a NACK goes in a compound packet: RR and SDES first
+/// (RFC 4585 §3.1), from the producer transport's SSRC.
+#[test]
+fn nacks_to_a_producer_without_reduced_size_rtcp_are_compound() {
+    let mut room = Room::new();
+    let send = room.transport(PRODUCER);
+    let id = Uuid::new_v4();
+    let rtp_parameters: RtpParameters = serde_json::from_value(json!({
+        "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
+                    "rtcpFeedback": [{"type": "nack"}]}],
+        "encodings": [{"ssrc": 2222}],
+        "rtcp": {"reducedSize": false}
+    }))
+    .unwrap();
+    let options = ProduceOptions {
+        id,
+        kind: MediaKind::Video,
+        rtp_parameters,
+        paused: false,
+        app_data: json!(null),
+    };
+    room.core.produce(send.transport, options).unwrap();
+    for seq in [1, 2, 4] {
+        room.rtp(&send, 2222, 96, seq);
+    }
+    let tx = room.timeout(50);
+    assert_eq!(nacks_to(&tx, send.remote), vec![(2222, vec![3], true)]);
+    let (_, _, datagram) = &tx.sent[0];
+    let packets: Vec<RtcpPacket> = crate::wire::rtcp::compound(datagram)
+        .map(|p| p.unwrap())
+        .collect();
+    let RtcpPacket::ReceiverReport(rr) = packets[0] else {
+        panic!("RR first: {packets:?}")
+    };
+    assert!(matches!(packets[1], RtcpPacket::Sdes(_)));
+    let RtcpPacket::Nack(nack) = packets[2] else {
+        panic!("then the NACK: {packets:?}")
+    };
+    assert_eq!(nack.sender_ssrc(), rr.ssrc());
+}
