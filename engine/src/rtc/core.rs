@@ -34,6 +34,8 @@ mod plain_srtp;
 #[path = "core_webrtc.rs"]
 mod webrtc;
 pub use webrtc::SharedOutcome;
+#[path = "nack.rs"]
+mod nack;
 #[path = "core_rtcp.rs"]
 mod rtcp_io;
 #[path = "core_simulcast.rs"]
@@ -563,6 +565,7 @@ impl WorkerCore {
             app_data: o.app_data,
         });
         self.producers[idx].init_key_frame_feedback();
+        nack::init_producer(&mut self.producers[idx]);
         let transport = &mut self.transports[t];
         if let Err(e) = transport
             .listener
@@ -671,6 +674,8 @@ impl WorkerCore {
                         "rid": s.rid.as_deref().map(String::from_utf8_lossy),
                         "rtxSsrc": s.rtx_ssrc,
                         "rtxPacketCount": s.rtx_packets,
+                        "nackCount": s.nack_generator.as_ref().map_or(0, |g| g.nacks),
+                        "nackPacketCount": s.nack_generator.as_ref().map_or(0, |g| g.requested),
                         "packetCount": s.packets,
                         "byteCount": s.bytes,
                         "packetsLost": s.lost(),
@@ -758,6 +763,10 @@ impl WorkerCore {
             rtp_stream: Default::default(),
             app_data: o.app_data,
         });
+        if kind == MediaKind::Video {
+            let rtx = nack::rtx_send(&rtp_parameters);
+            self.consumers[idx].rtp_stream.enable_retransmission(rtx);
+        }
         self.producers[p].consumers.push(idx);
         self.update_layers(idx);
         self.key_frame_on_activate(idx);
@@ -841,6 +850,10 @@ impl WorkerCore {
             "roundTripTime": c.rtp_stream.rtt.map(|d| d.as_secs_f64() * 1000.0),
             "pliCount": c.rtp_stream.pli_received,
             "firCount": c.rtp_stream.fir_received,
+            "nackCount": c.rtp_stream.nack.nacks,
+            "nackPacketCount": c.rtp_stream.nack.nacked_packets,
+            "retransmittedPacketCount": c.rtp_stream.nack.retransmitted,
+            "retransmissionNotFoundCount": c.rtp_stream.nack.not_found,
         });
         simulcast::add_layers(c, &mut entry);
         let mut out = vec![entry];
@@ -998,11 +1011,20 @@ impl WorkerCore {
         let stream = &mut producer.streams[si];
         if is_rtx {
             stream.rtx_packets += 1;
+            // A retransmission Sluice asked for: taken in as the packet it repairs.
+            if let Some(at) = nack::unwrap_rtx(producer, si, data) {
+                transport.counters.rtp_packets_received -= 1;
+                return self.on_rtp(now, t, &mut data[at..], tx);
+            }
             counters.drop(DropReason::Rtx);
             return;
         }
         let woke = stream.receive(now, seq, ts, len);
         stream.detect_key_frame(pt, pkt.payload());
+        if let Some(b) = &mut stream.retransmission {
+            b.insert(now, seq, pkt.as_bytes());
+        }
+        nack::track_loss(stream, rtcp, now, seq, pt, pkt.payload());
         let key_codec = stream.feedback.codec;
         if woke && producer.streams.len() > 1 {
             let key = key_codec.is_some_and(|(media_pt, codec)| {

@@ -15,7 +15,10 @@
 //!   endpoint as a PLI or FIR of its own: sender SSRC the transport's, media SSRC the
 //!   producer's, FIR with the stream's own command sequence number. Only active video consumers
 //!   ask, as in mediasoup.
-//! - Anything else (SDES, BYE, NACK, transport-cc, REMB, XR, APP) is ignored for now.
+//! - Generic NACK (RFC 4585 §6.2.1) whose media SSRC is a consumer's: the named packets are
+//!   resent from the producer stream's buffer, rewritten for the consumer, as RTX when it
+//!   negotiated RTX ([`super::nack`]). Never forwarded to the producer.
+//! - Anything else (SDES, BYE, transport-cc, REMB, XR, APP) is ignored for now.
 //!
 //! **Transport-cc feedback** to producers (draft-holmer-rmcat-transport-wide-cc-extensions-01,
 //! [`crate::rtc::twcc`], `core_twcc.rs`): the RTP ingress records every packet's transport-wide
@@ -54,10 +57,13 @@
 //! `Input::Timeout`/`Output::Timeout`). Nothing here allocates: reports are written into the
 //! transmit buffer, with report blocks gathered in a stack array first.
 //!
-//! Not done: NACK and retransmission, REMB, bandwidth estimation from consumers' transport-cc
-//! feedback (Sluice answers its producers' transport-cc, it does not act on its consumers'),
-//! XR, RTCP on behalf of paused consumers (a paused consumer sends no SR), BYE when a consumer
-//! closes.
+//! - generic NACKs (RFC 4585 §6.2.1) to a producer's endpoint for the packets missing from
+//!   its video streams, on a timer of their own ([`RtcpState::nack_soon`]: 10 ms after a gap,
+//!   then every 20 ms while any is missing), not the 100 ms scan ([`super::nack`]).
+//!
+//! Not done: REMB, bandwidth estimation from consumers' transport-cc feedback (Sluice answers
+//! its producers' transport-cc, it does not act on its consumers'), XR, RTCP on behalf of
+//! paused consumers (a paused consumer sends no SR), BYE when a consumer closes.
 
 use std::time::{Duration, Instant};
 
@@ -111,6 +117,8 @@ pub(super) struct RtcpState {
     timers: Vec<Option<(Uuid, Instant)>>,
     /// Transport-cc arrival records, per transport slab index (`core_twcc.rs`).
     pub(super) twcc: crate::rtc::twcc::TransportCcServers,
+    /// When NACKs for producers' missing packets are due ([`super::nack`]).
+    nack_at: Option<Instant>,
 }
 
 impl RtcpState {
@@ -118,6 +126,11 @@ impl RtcpState {
     /// them.
     pub(super) fn wake(&mut self) {
         self.deferred = true;
+    }
+
+    /// Producers' missing packets are to be asked for at `at` (or sooner, if already due).
+    pub(super) fn nack_soon(&mut self, at: Instant) {
+        self.nack_at = Some(self.nack_at.map_or(at, |t| t.min(at)));
     }
 
     /// Sluice's NTP time at `now` (RFC 3550 §4: 32.32 fixed point seconds since 1900). Without
@@ -163,7 +176,7 @@ fn cname(c: &Consumer) -> &[u8] {
 }
 
 /// A transport's CNAME for its own SSRC: its id in hex, written into `buf`.
-fn transport_cname(id: Uuid, buf: &mut [u8; 32]) -> &[u8] {
+pub(super) fn transport_cname(id: Uuid, buf: &mut [u8; 32]) -> &[u8] {
     id.simple().encode_lower(buf).as_bytes()
 }
 
@@ -288,10 +301,14 @@ impl WorkerCore {
     /// When [`Self::handle_timeout`] wants to run next: a time in the past (the latest `now`
     /// it saw) when key frame requests are waiting, `None` before its first call.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.rtcp.deferred {
+        let next = if self.rtcp.deferred {
             self.rtcp.last_now.or(self.rtcp.next_scan)
         } else {
             self.rtcp.next_scan
+        };
+        match (next, self.rtcp.nack_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -300,6 +317,10 @@ impl WorkerCore {
     /// when nothing is due, so the worker may call it on every loop iteration.
     pub fn handle_timeout<T: Transmit>(&mut self, now: Instant, tx: &mut T) {
         self.rtcp.last_now = Some(now);
+        if self.rtcp.nack_at.is_some_and(|t| now >= t) {
+            self.rtcp.nack_at = None;
+            self.send_nacks(now, tx);
+        }
         if !self.rtcp.deferred && self.rtcp.next_scan.is_some_and(|t| now < t) {
             return;
         }
@@ -405,6 +426,7 @@ impl WorkerCore {
                         self.key_frame_requested(now, c, KeyFrameRequest::Pli, tx);
                     }
                 }
+                RtcpPacket::Nack(nack) => self.receive_nack(now, t, &nack, tx),
                 RtcpPacket::Fir(fir) => {
                     for (ssrc, seq) in fir.entries() {
                         if let Some(c) = self.consumer_by_ssrc(t, ssrc) {
@@ -421,7 +443,7 @@ impl WorkerCore {
         }
     }
 
-    fn consumer_by_ssrc(&self, t: usize, ssrc: u32) -> Option<usize> {
+    pub(super) fn consumer_by_ssrc(&self, t: usize, ssrc: u32) -> Option<usize> {
         self.transports[t]
             .consumers
             .iter()

@@ -40,7 +40,8 @@ pub enum DropReason {
     SrtpProtect,
     /// A DTLS record the control plane wanted sent found no selected tuple (it retransmits).
     DtlsNoTuple,
-    /// An RTX packet (RFC 4588) of a producer: counted, not forwarded (no NACK support yet).
+    /// An RTX packet (RFC 4588) of a producer that repairs nothing missing: a duplicate, a
+    /// padding-only probe, or a stream Sluice sends no NACKs for.
     Rtx,
 }
 
@@ -113,6 +114,15 @@ pub struct WorkerCounters {
     pub key_frame_requests_sent: u64,
     /// Key frame requests merged into one already sent (rate limiting).
     pub key_frame_requests_suppressed: u64,
+    /// Generic NACKs received from consumers' endpoints (RFC 4585 §6.2.1).
+    pub nacks_received: u64,
+    /// Packets resent for those NACKs.
+    pub rtp_retransmitted: u64,
+    /// Packets they named that could not be resent (not in the buffer any more, outside the
+    /// consumer's current segment, or no send buffer).
+    pub retransmissions_not_found: u64,
+    /// Generic NACKs Sluice sent to producers' endpoints for their missing packets.
+    pub nacks_sent: u64,
     /// Drops, indexed as [`DropReason::ALL`].
     pub drops: [u64; DropReason::ALL.len()],
     /// Datagrams this worker handed to another worker that owns their flow.

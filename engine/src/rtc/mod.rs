@@ -17,7 +17,9 @@ mod core;
 mod counters;
 mod events;
 mod key_frame_request_manager;
+mod nack_generator;
 mod producer;
+mod retransmission_buffer;
 mod router;
 mod rtp_listener;
 mod rtp_stream;
@@ -37,6 +39,8 @@ pub mod ortc;
 pub mod rtp_parameters;
 pub mod supported_rtp_capabilities;
 
+#[cfg(test)]
+mod nack_tests;
 #[cfg(test)]
 mod plain_srtp_tests;
 #[cfg(test)]

@@ -6,12 +6,16 @@
 //! pair, which maps the producer's RTP clock onto Sluice's for the consumers' sender reports,
 //! and its middle 32 NTP bits for LSR), the counts at the previous receiver report (for the
 //! interval's fraction lost, RFC 3550 §6.4.1 and A.3), and the stream's key frame requests
-//! ([`KeyFrameRequestManager`]).
+//! ([`KeyFrameRequestManager`]). A video stream also keeps its recent packets for the
+//! consumers' NACKs ([`RetransmissionBuffer`]) and finds its own losses for Sluice's NACKs
+//! ([`NackGenerator`]).
 
 use std::time::{Duration, Instant};
 
 use super::codecs::KeyFrameCodec;
 use super::key_frame_request_manager::{KeyFrameRequest, KeyFrameRequestManager};
+use super::nack_generator::NackGenerator;
+use super::retransmission_buffer::RetransmissionBuffer;
 use crate::wire::rtcp::{ReportBlock, SenderInfo};
 use crate::wire::rtp::SeqUnwrapper;
 
@@ -78,8 +82,15 @@ pub(crate) struct RtpStreamRecv {
     pub(crate) rid: Option<Box<[u8]>>,
     /// The SSRC of its RTX stream (RFC 4588), given or learnt from the repaired RID.
     pub(crate) rtx_ssrc: Option<u32>,
-    /// RTX packets received (not forwarded: Sluice sends no NACKs yet).
+    /// RTX packets received (those repairing a missing packet are forwarded as it).
     pub(crate) rtx_packets: u64,
+    /// The recent packets, for consumers' NACKs (video streams only).
+    pub(crate) retransmission: Option<RetransmissionBuffer>,
+    /// Loss detection for Sluice's NACKs (video streams that negotiated `nack`).
+    pub(crate) nack_generator: Option<NackGenerator>,
+    /// The next packet is a retransmission (unwrapped RTX): counted, but its late arrival says
+    /// nothing about the network's jitter (libwebrtc leaves retransmissions out too).
+    pub(crate) retransmitted: bool,
     /// When the last packet arrived.
     pub(crate) last_packet_at: Option<Instant>,
     /// No packet for [`INACTIVITY`] (or none yet): a simulcast consumer does not pick it.
@@ -114,6 +125,9 @@ impl RtpStreamRecv {
             rid: None,
             rtx_ssrc: None,
             rtx_packets: 0,
+            retransmission: None,
+            nack_generator: None,
+            retransmitted: false,
             last_packet_at: None,
             inactive: true,
         }
@@ -222,6 +236,7 @@ impl RtpStreamRecv {
 
     #[inline]
     fn track(&mut self, now: Instant, seq: u16, ts: u32) {
+        let retransmitted = std::mem::take(&mut self.retransmitted);
         let Some(ext) = self.unwrapper.extend(seq) else {
             return;
         };
@@ -238,6 +253,9 @@ impl RtpStreamRecv {
                     self.max_seq = ext;
                 }
             }
+        }
+        if retransmitted {
+            return;
         }
         // Jitter: arrival time in timestamp units.
         let epoch = *self.epoch.get_or_insert(now);
@@ -322,6 +340,31 @@ mod tests {
             );
         }
         assert!(s.jitter() > 0);
+    }
+
+    #[test]
+    fn retransmissions_count_but_leave_jitter_alone() {
+        let t0 = Instant::now();
+        let mut s = RtpStreamRecv::new(1, 90_000);
+        for i in [0u32, 1, 2, 4, 5] {
+            s.receive(
+                t0 + Duration::from_millis(30 * u64::from(i)),
+                i as u16,
+                2700 * i,
+                100,
+            );
+        }
+        assert_eq!((s.lost(), s.jitter()), (1, 0));
+        // Packet 3, retransmitted 300 ms late.
+        s.retransmitted = true;
+        s.receive(t0 + Duration::from_millis(400), 3, 8100, 100);
+        assert_eq!((s.lost(), s.jitter()), (0, 0));
+        s.receive(t0 + Duration::from_millis(30 * 6), 6, 16_200, 100);
+        assert_eq!(
+            s.jitter(),
+            0,
+            "the next packet is measured against packet 5"
+        );
     }
 
     #[test]

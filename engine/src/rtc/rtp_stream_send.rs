@@ -8,10 +8,63 @@
 //! Those receiver reports end here: they describe the path from Sluice to the consumer, not the
 //! producer's, so they are never forwarded (the producer gets Sluice's own receiver reports,
 //! see [`super::rtp_stream`]).
+//!
+//! For NACKs (RFC 4585 §6.2.1) it keeps what a retransmission needs beyond the live rewrite:
+//! the consumer's RTX stream (RFC 4588 §4: its own SSRC, payload types and sequence numbers)
+//! when the consumer negotiated one, and when each recent packet was last resent, so that a
+//! packet goes out again at most once per round trip (mediasoup's `RtpStreamSend` rule: the
+//! RTT from receiver reports, [`DEFAULT_RTT`] before the first one; never less than
+//! [`MIN_RESEND_HOLD`]). A NACK repeated sooner was
+//! sent before the retransmission could have arrived.
 
 use std::time::{Duration, Instant};
 
+use super::retransmission_buffer::SLOTS;
 use crate::wire::rtcp::ReportBlock;
+
+/// Round-trip time assumed before a receiver report gave one (mediasoup's `DefaultRtt`).
+pub(crate) const DEFAULT_RTT: Duration = Duration::from_millis(100);
+/// The shortest hold between two resends of a packet, whatever the reported RTT: the RTT comes
+/// from the consumer's own receiver reports (a DLSR inflated by the endpoint makes it about
+/// zero), and without a floor its NACKs could have every buffered packet resent on every NACK.
+pub(crate) const MIN_RESEND_HOLD: Duration = Duration::from_millis(20);
+
+/// A consumer's RTX stream (RFC 4588 §4).
+#[derive(Debug)]
+pub(crate) struct RtxSend {
+    pub(crate) ssrc: u32,
+    /// RTX payload type for each media payload type of the consumer (`apt`), as pairs.
+    pub(crate) payload_types: Box<[(u8, u8)]>,
+    /// The RTX stream's last sequence number.
+    pub(crate) seq: u16,
+}
+
+impl RtxSend {
+    /// The RTX payload type of media payload type `pt`.
+    #[inline]
+    pub(crate) fn payload_type(&self, pt: u8) -> Option<u8> {
+        self.payload_types
+            .iter()
+            .find(|&&(media, _)| media == pt)
+            .map(|&(_, rtx)| rtx)
+    }
+}
+
+/// Counters of the NACKs a consumer's endpoint sent.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct NackCounters {
+    /// NACK packets received.
+    pub(crate) nacks: u64,
+    /// Sequence numbers they named.
+    pub(crate) nacked_packets: u64,
+    /// Packets sent again.
+    pub(crate) retransmitted: u64,
+    /// Named packets not retransmitted: outside the current segment, no longer (or never) in
+    /// the producer stream's buffer, or no send buffer.
+    pub(crate) not_found: u64,
+    /// Named packets resent less than a round trip ago, not sent again.
+    pub(crate) held: u64,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct RtpStreamSend {
@@ -32,6 +85,12 @@ pub(crate) struct RtpStreamSend {
     /// The last FIR command sequence number seen (RFC 5104 §4.3.1.2: a repeat is not a new
     /// request).
     pub(crate) last_fir_seq: Option<u8>,
+    /// The consumer's RTX stream, if it negotiated one.
+    pub(crate) rtx: Option<RtxSend>,
+    /// When the packet with output sequence number `seq` was last resent, at `seq % SLOTS`
+    /// (empty for consumers that do not retransmit: audio).
+    resent: Box<[(u16, Option<Instant>)]>,
+    pub(crate) nack: NackCounters,
 }
 
 impl RtpStreamSend {
@@ -50,6 +109,33 @@ impl RtpStreamSend {
                 self.rtt = Some(Duration::from_micros(u64::from(rtt) * 1_000_000 / 65_536));
             }
         }
+    }
+
+    /// Makes the consumer able to retransmit (a video consumer, on the control path), with
+    /// its RTX stream if it has one.
+    pub(crate) fn enable_retransmission(&mut self, rtx: Option<RtxSend>) {
+        self.resent = vec![(0, None); SLOTS].into_boxed_slice();
+        self.rtx = rtx;
+    }
+
+    /// Whether output packet `seq` may be resent at `now` (not resent within the last round
+    /// trip); if so, remembers `now` as its resend time. `false` when retransmission is off.
+    #[inline]
+    pub(crate) fn may_resend(&mut self, now: Instant, seq: u16) -> bool {
+        let hold = self.rtt.unwrap_or(DEFAULT_RTT).max(MIN_RESEND_HOLD);
+        let n = self.resent.len();
+        let Some(entry) = self.resent.get_mut(usize::from(seq) % n.max(1)) else {
+            return false;
+        };
+        if entry.0 == seq
+            && entry
+                .1
+                .is_some_and(|at| now.saturating_duration_since(at) < hold)
+        {
+            return false;
+        }
+        *entry = (seq, Some(now));
+        true
     }
 
     /// Whether this FIR entry is a new request; remembers its sequence number.
@@ -86,6 +172,28 @@ mod tests {
         let mut s = RtpStreamSend::default();
         s.receive_report(now_ntp, &ReportBlock::default());
         assert_eq!(s.rtt, None);
+    }
+
+    #[test]
+    fn a_packet_is_resent_at_most_once_per_round_trip() {
+        let t0 = Instant::now();
+        let mut s = RtpStreamSend::default();
+        assert!(!s.may_resend(t0, 5), "off until enabled");
+        s.enable_retransmission(None);
+        assert!(s.may_resend(t0, 5));
+        assert!(!s.may_resend(t0 + DEFAULT_RTT / 2, 5));
+        assert!(s.may_resend(t0 + DEFAULT_RTT / 2, 6));
+        assert!(s.may_resend(t0 + DEFAULT_RTT, 5));
+        s.rtt = Some(Duration::from_millis(300));
+        assert!(!s.may_resend(t0 + DEFAULT_RTT * 2, 5));
+        assert!(s.may_resend(t0 + DEFAULT_RTT * 4, 5));
+        // Another packet in the same slot does not inherit the hold.
+        assert!(s.may_resend(t0 + DEFAULT_RTT * 4, 5 + SLOTS as u16));
+        // A reported RTT of zero still holds for MIN_RESEND_HOLD.
+        s.rtt = Some(Duration::ZERO);
+        assert!(s.may_resend(t0, 9));
+        assert!(!s.may_resend(t0 + MIN_RESEND_HOLD / 2, 9));
+        assert!(s.may_resend(t0 + MIN_RESEND_HOLD, 9));
     }
 
     #[test]

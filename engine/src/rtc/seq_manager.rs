@@ -21,6 +21,11 @@
 //! point until the newest input is [`STALE_WINDOW`] past it, then trails the newest input by
 //! that much. A packet further behind than that is dropped as stale (at 1 000 packets/s that is
 //! 16 s late); one arriving later than the resync point but within the window is forwarded.
+//!
+//! A NACK names output sequence numbers; [`SeqManager::input_seq`] maps one back to the
+//! producer's while it lies in the current segment (from the resync point to the newest
+//! output). Packets of an earlier segment are not found: their offsets are gone (and while a
+//! resync is pending none are).
 
 use std::time::Instant;
 
@@ -46,6 +51,8 @@ pub(crate) struct SeqManager {
     sync_in_seq: u16,
     /// Newest input sequence number since the last resync.
     max_in_seq: u16,
+    /// First output sequence number of the current segment.
+    segment_out_seq: u16,
     last_out_seq: u16,
     last_out_ts: u32,
     last_out_at: Option<Instant>,
@@ -63,6 +70,7 @@ impl SeqManager {
             started: false,
             sync_in_seq: 0,
             max_in_seq: 0,
+            segment_out_seq: initial_seq,
             last_out_seq: initial_seq.wrapping_sub(1),
             last_out_ts: initial_ts,
             last_out_at: None,
@@ -98,6 +106,16 @@ impl SeqManager {
         self.last_out_at.map(|at| (self.last_out_ts, at))
     }
 
+    /// The input sequence number that became output `out_seq`, if that lies between the start
+    /// of the current segment and the newest output (inclusive). `None` while a resync is
+    /// pending: a simulcast consumer may already forward another layer, whose numbers the
+    /// old offsets do not map.
+    pub(crate) fn input_seq(&self, out_seq: u16) -> Option<u16> {
+        let span = self.last_out_seq.wrapping_sub(self.segment_out_seq);
+        (self.started && !self.resync && out_seq.wrapping_sub(self.segment_out_seq) <= span)
+            .then(|| out_seq.wrapping_sub(self.seq_offset))
+    }
+
     /// Output `(sequence, timestamp)` for an input packet, or `None` if it is stale.
     #[inline]
     pub(crate) fn rewrite(&mut self, now: Instant, in_seq: u16, in_ts: u32) -> Option<(u16, u32)> {
@@ -128,6 +146,7 @@ impl SeqManager {
                 self.last_out_ts
             };
             self.seq_offset = base_seq.wrapping_sub(in_seq);
+            self.segment_out_seq = base_seq;
             self.ts_offset = base_ts.wrapping_sub(in_ts);
             self.sync_in_seq = in_seq;
             self.max_in_seq = in_seq;
@@ -232,6 +251,30 @@ mod tests {
         m.request_resync();
         m.rewrite(t0, newest.wrapping_add(10), 0).unwrap();
         assert_eq!(m.rewrite(t0, newest.wrapping_add(9), 0), None);
+    }
+
+    #[test]
+    fn input_seq_maps_the_current_segment_back() {
+        let t0 = Instant::now();
+        let mut m = SeqManager::new(90_000, 65_534, 0);
+        assert_eq!(m.input_seq(65_534), None, "nothing sent yet");
+        for i in 0..4u16 {
+            m.rewrite(t0, 100 + i, 0).unwrap();
+        }
+        // Out 65534, 65535, 0, 1 for in 100..=103.
+        assert_eq!(m.input_seq(65_534), Some(100));
+        assert_eq!(m.input_seq(1), Some(103));
+        assert_eq!(m.input_seq(2), None, "not sent yet");
+        assert_eq!(m.input_seq(65_533), None, "before the segment");
+        m.request_resync();
+        assert_eq!(
+            m.input_seq(0),
+            None,
+            "no mapping until the next segment starts"
+        );
+        m.rewrite(t0, 500, 0).unwrap();
+        assert_eq!(m.input_seq(2), Some(500));
+        assert_eq!(m.input_seq(1), None, "previous segment");
     }
 
     #[test]

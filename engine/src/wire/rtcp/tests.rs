@@ -304,6 +304,26 @@ fn feedback_fmts_recognised() {
     );
 }
 
+/// RFC 4585 §6.2.1 on the wire: V=2, FMT=1, PT=205 (RTPFB), length 3 for one FCI entry; PID
+/// the first lost packet, bit i of BLP the packet PID+i+1. Packets 5 and 7 lost: PID 5, BLP
+/// 0b10.
+#[test]
+fn nack_bytes_as_rfc_4585_lays_them_out() {
+    let mut buf = [0u8; 16];
+    let n = write_nack(&mut buf, 0x0102_0304, 0x0a0b_0c0d, &[5, 7]).unwrap();
+    assert_eq!(
+        buf[..n],
+        [
+            0x81, 205, 0, 3, 1, 2, 3, 4, 0x0a, 0x0b, 0x0c, 0x0d, 0, 5, 0, 0b10
+        ]
+    );
+    let RtcpPacket::Nack(nack) = only(&buf[..n]) else {
+        panic!("not NACK")
+    };
+    assert_eq!(nack.items().collect::<Vec<_>>(), vec![(5, 0b10)]);
+    assert_eq!(nack.lost().collect::<Vec<_>>(), vec![5, 7]);
+}
+
 #[test]
 fn nack_packing_and_expansion() {
     let mut buf = [0u8; 64];
