@@ -25,6 +25,7 @@ use sluice_engine::io::socket;
 use crate::cli::{AudioMatchArgs, JoinStormArgs, RtcArgs, TargetKind, VideoRoomArgs};
 use crate::cpu::{self, CpuDelta, ProcSnapshot};
 use crate::error::BenchError;
+use crate::kdrops::{DropSnapshot, KernelDrops};
 use crate::report::{LatencySummary, Spread, loss_pct, per_packet, util_pct};
 use crate::rtc_client::{Offer, Phase};
 use crate::rtc_load::{
@@ -150,6 +151,9 @@ pub struct RtcMeasurement {
     pub foreign: u64,
     pub misrouted: u64,
     pub tx_errors: u64,
+    /// UDP drops in the kernel's socket queues, window start to drain end, and the loss they
+    /// explain (`kdrops.rs`).
+    pub kernel: KernelDrops,
     pub storm: Option<StormFigures>,
 }
 
@@ -694,6 +698,7 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     ctl.phase.store(PHASE_WINDOW, Ordering::Relaxed);
     let t0 = Instant::now();
     let p0 = snapshots(&t.pids)?;
+    let k0 = DropSnapshot::read(&t.pids);
     let h0 = cpu::thread_schedstat(lt.tid)?.run_ns;
     thread::sleep(Duration::from_secs_f64(a.duration));
     let p1 = snapshots(&t.pids)?;
@@ -763,6 +768,8 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     ctl.phase.store(PHASE_DRAIN, Ordering::Relaxed);
     ctl.stop_sending.store(true, Ordering::Relaxed);
     thread::sleep(Duration::from_millis(a.drain_ms));
+    // Before the load thread closes the clients' sockets.
+    let k1 = DropSnapshot::read(&t.pids);
     ctl.stop.store(true, Ordering::Relaxed);
     let mut r = lt.join()?;
     if let Some(j) = joiner_thread {
@@ -833,6 +840,12 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         foreign: r.foreign,
         misrouted: r.misrouted,
         tx_errors: r.tx_errors,
+        kernel: KernelDrops::between(
+            &k0,
+            &k1,
+            expected - received,
+            consumers as f64 / shape.producers().max(1) as f64,
+        ),
         storm: storm_parts.map(|(joiners, ws, q0, q1, starts, api_errors)| {
             let d = delta(&q0, &q1);
             let ttfm: Vec<f64> = r
@@ -869,7 +882,7 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     };
     match verdict(m.harness_util_pct, m.harness_late_pct) {
         Verdict::Saturated => {
-            return Err(BenchError::Target(format!(
+            return Err(BenchError::Saturated(format!(
                 "the load generator saturated before {} did: its thread used {:.0} % of a core \
                  (limit {MAX_HARNESS_UTIL:.0} %; {:.2} % of its packets left more than {} ms \
                  late, worst {:.1} ms); the figures would measure sluice-bench, not the SFU. \
@@ -943,6 +956,35 @@ pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     Some(v[rank.clamp(1, v.len()) - 1])
 }
 
+/// Where the lost packets went: the kernel's socket queues (SFU's, harness's) or elsewhere.
+pub fn loss_split_table(ms: &[RtcMeasurement]) -> String {
+    use std::fmt::Write;
+    let mut s = String::from(
+        "\n| rep | target | consumers | loss % | lost pkts | in kernel queues | elsewhere | \
+         drops at SFU sockets | drops at harness sockets | machine RcvbufErrors |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for m in ms {
+        let k = &m.kernel;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.3} | {} | {} | {} | {} | {} | {} |",
+            m.repeat,
+            m.target,
+            m.consumers,
+            m.loss_pct,
+            k.lost,
+            k.lost_in_kernel,
+            k.lost_elsewhere,
+            k.sfu_socket_drops,
+            k.harness_socket_drops,
+            k.machine
+                .map_or("–".into(), |x| x.rcvbuf_errors.to_string()),
+        );
+    }
+    s
+}
+
 /// The Markdown table of a run, then the ratios.
 pub fn markdown(r: &RtcReportOut) -> String {
     use std::fmt::Write;
@@ -988,6 +1030,9 @@ pub fn markdown(r: &RtcReportOut) -> String {
                 .map_or("–".into(), |v| format!("{v:.1}")),
             m.harness_util_pct,
         );
+    }
+    if r.measurements.iter().any(|m| m.loss_pct > 0.0) {
+        s.push_str(&loss_split_table(&r.measurements));
     }
     if r.measurements.iter().any(|m| m.storm.is_some()) {
         s.push_str(
@@ -1227,6 +1272,7 @@ mod tests {
             foreign: 0,
             misrouted: 0,
             tx_errors: 0,
+            kernel: KernelDrops::default(),
             storm: None,
         };
         let ms = vec![
