@@ -103,11 +103,6 @@ impl Reception {
         self.transit = Some(transit);
     }
 
-    /// Packets received, duplicates included.
-    pub fn received(&self) -> u64 {
-        self.received
-    }
-
     /// Extended highest sequence number received (A.1).
     pub fn extended_max(&self) -> u32 {
         self.cycles | u32::from(self.max_seq)
