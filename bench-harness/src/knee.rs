@@ -648,11 +648,11 @@ fn err(e: impl std::fmt::Display) -> BenchError {
     BenchError::Target(format!("chart: {e}"))
 }
 
+/// One figure of a step's measurement, as charted.
+pub type Metric = fn(&RtcMeasurement) -> f64;
+
 /// Per target, (consumers, metric) of every attempt with figures.
-pub fn series(
-    r: &KneeReport,
-    metric: fn(&RtcMeasurement) -> f64,
-) -> Vec<(String, Vec<(f64, f64)>)> {
+pub fn series(r: &KneeReport, metric: Metric) -> Vec<(String, Vec<(f64, f64)>)> {
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for st in &r.steps {
         let Some(m) = &st.measurement else { continue };
