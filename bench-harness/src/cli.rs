@@ -359,6 +359,10 @@ pub struct KneeArgs {
     /// harness-bound, not as the SFU's knee (its own queueing is then in the figures).
     #[arg(long, default_value_t = 70.0)]
     pub harness_busy_pct: f64,
+    /// A failing step during which the SFU's threads or the load thread waited for a CPU
+    /// longer than this % of the window counts as contended (the shared machine's doing).
+    #[arg(long, default_value_t = 10.0)]
+    pub max_wait_pct: f64,
     /// At most this many steps per target.
     #[arg(long, default_value_t = 14)]
     pub max_steps: usize,

@@ -22,6 +22,12 @@
 //! - most of its loss was in the harness's own socket queues (`kdrops.rs`): the clients did
 //!   not read fast enough.
 //!
+//! **Nor the machine.** This machine is shared: other work can take the SFU's or the
+//! generator's core. A failing step is *contended* when the SFU's threads or the load thread
+//! waited for a CPU (the scheduler's `run_delay`, `cpu.rs`) for more than `--max-wait-pct`
+//! (10 %) of the window, or the generator was late while idle (`disturbed`); when every attempt
+//! of a step is contended the search stops with "≥ N (machine-bound)".
+//!
 //! The SFU runs with `--workers` (1) worker: Sluice's worker thread is pinned to core 0 by
 //! Sluice itself, mediasoup's worker process by `server.js` (`taskset`); the load thread is
 //! pinned to the last core (`--harness-core`). Each target's steps interleave with the other's.
@@ -45,6 +51,7 @@ pub struct Thresholds {
     pub max_loss_pct: f64,
     pub max_p99_us: f64,
     pub harness_busy_pct: f64,
+    pub max_wait_pct: f64,
 }
 
 /// A step's verdict.
@@ -54,6 +61,8 @@ pub enum Outcome {
     Holds,
     Fails,
     HarnessBound,
+    /// Failed while the machine's other work held the SFU or the generator off its core.
+    Contended,
 }
 
 /// Judges one measurement: the verdict and why.
@@ -100,6 +109,19 @@ pub fn judge(m: &RtcMeasurement, th: &Thresholds) -> (Outcome, Vec<String>) {
             m.kernel.harness_socket_drops
         ));
         return (Outcome::HarnessBound, why);
+    }
+    if m.sfu_wait_pct > th.max_wait_pct || m.harness_wait_pct > th.max_wait_pct || m.disturbed {
+        why.push(format!(
+            "CPU contention: the SFU waited for a CPU {:.0} % of the window, the generator {:.0} %{}",
+            m.sfu_wait_pct,
+            m.harness_wait_pct,
+            if m.disturbed {
+                ", and the generator was late while idle"
+            } else {
+                ""
+            }
+        ));
+        return (Outcome::Contended, why);
     }
     (Outcome::Fails, why)
 }
@@ -173,6 +195,8 @@ pub enum Bound {
     MaxReached,
     /// `--max-steps` ran out before the search converged.
     StepLimit,
+    /// Every attempt of a failing step was contended: the machine, not the SFU, gave out.
+    Machine,
 }
 
 /// A target's knee.
@@ -338,6 +362,7 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
         max_loss_pct: a.max_loss_pct,
         max_p99_us: a.max_p99_ms * 1e3,
         harness_busy_pct: a.harness_busy_pct,
+        max_wait_pct: a.max_wait_pct,
     };
     let min = if dim == KneeDim::Players { 2 } else { 1 };
     let mut searches: Vec<(TargetKind, Search, Option<Bound>, usize)> = a
@@ -401,7 +426,7 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
                     stop_why[ti] = s.why.clone();
                 }
                 steps.push(s);
-                if verdict != Outcome::Fails {
+                if !matches!(verdict, Outcome::Fails | Outcome::Contended) {
                     break;
                 }
             }
@@ -409,6 +434,7 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
                 Outcome::Holds => search.record(size, true),
                 Outcome::Fails => search.record(size, false),
                 Outcome::HarnessBound => *bound = Some(Bound::Harness),
+                Outcome::Contended => *bound = Some(Bound::Machine),
             }
         }
         if !ran && searches.iter().all(|s| s.2.is_some()) {
@@ -473,6 +499,7 @@ fn knee_of(
         Bound::Harness => format!("≥ {consumers} (harness-bound)"),
         Bound::MaxReached => format!("≥ {consumers} (--max reached)"),
         Bound::StepLimit => format!("≥ {consumers} (--max-steps reached)"),
+        Bound::Machine => format!("≥ {consumers} (machine-bound: CPU contention)"),
     };
     Knee {
         target: target.into(),
@@ -593,20 +620,21 @@ pub fn markdown(r: &KneeReport) -> String {
     s.push_str(
         "\n| target | size | clients | consumers | attempt | outcome | fwd pkt/s | loss % | \
          lost in kernel queues / elsewhere | p50 µs | p99 µs | SFU core % | CPU ns/pkt | \
-         harness core % | load average |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+         harness core % | CPU wait % SFU / harness | load average |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for st in &r.steps {
         let outcome = match st.outcome {
             Outcome::Holds => "holds",
             Outcome::Fails => "fails",
             Outcome::HarnessBound => "harness-bound",
+            Outcome::Contended => "contended",
         };
         match &st.measurement {
             Some(m) => {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {}{} | {:.0} | {:.3} | {} / {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {} |",
+                    "| {} | {} | {} | {} | {} | {}{} | {:.0} | {:.3} | {} / {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.0} / {:.0} | {} |",
                     st.target,
                     st.size,
                     st.clients,
@@ -623,13 +651,15 @@ pub fn markdown(r: &KneeReport) -> String {
                     m.core_util_pct,
                     m.cpu_ns_per_pkt.map_or("–".into(), |v| format!("{v:.0}")),
                     m.harness_util_pct,
+                    m.sfu_wait_pct,
+                    m.harness_wait_pct,
                     m.loadavg.split(' ').take(3).collect::<Vec<_>>().join(" "),
                 );
             }
             None => {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} | {} |  |  |  |  |  |  |  |  |",
+                    "| {} | {} | {} | {} | {} | {} | {} |  |  |  |  |  |  |  |  |  |",
                     st.target,
                     st.size,
                     st.clients,
@@ -843,6 +873,8 @@ mod tests {
             peak_rss_kib: 0,
             rss_per_consumer_kib: None,
             harness_util_pct: harness_pct,
+            sfu_wait_pct: 1.0,
+            harness_wait_pct: 1.0,
             harness_ns_per_pkt: None,
             harness_max_lag_ms: 0.0,
             harness_late_pct: 0.0,
@@ -868,6 +900,7 @@ mod tests {
         max_loss_pct: 0.1,
         max_p99_us: 5_000.0,
         harness_busy_pct: 70.0,
+        max_wait_pct: 10.0,
     };
 
     #[test]
@@ -899,6 +932,19 @@ mod tests {
         let mut m = measurement(0.0, 900.0, 30.0);
         m.unconnected_clients = 3;
         assert_eq!(judge(&m, &TH).0, Outcome::Fails);
+        // A failure while the SFU or the generator waited for a CPU is the machine's.
+        let mut m = measurement(0.0, 9_000.0, 30.0);
+        m.sfu_wait_pct = 25.0;
+        let (o, why) = judge(&m, &TH);
+        assert_eq!(o, Outcome::Contended);
+        assert!(why[1].contains("waited for a CPU 25 %"), "{why:?}");
+        m.sfu_wait_pct = 1.0;
+        m.disturbed = true;
+        assert_eq!(judge(&m, &TH).0, Outcome::Contended);
+        // Waiting while holding is fine.
+        let mut m = measurement(0.0, 900.0, 30.0);
+        m.harness_wait_pct = 40.0;
+        assert_eq!(judge(&m, &TH).0, Outcome::Holds);
     }
 
     fn knee(target: &str, bound: Bound, consumers: usize) -> Knee {

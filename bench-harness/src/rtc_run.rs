@@ -137,6 +137,10 @@ pub struct RtcMeasurement {
     /// Resident memory the topology added (after the run minus before building), per consumer.
     pub rss_per_consumer_kib: Option<f64>,
     pub harness_util_pct: f64,
+    /// Share of the window the SFU's threads (summed) and the load thread were runnable but
+    /// waited for a CPU: the shared machine's other work, not load, held them back.
+    pub sfu_wait_pct: f64,
+    pub harness_wait_pct: f64,
     pub harness_ns_per_pkt: Option<f64>,
     pub harness_max_lag_ms: f64,
     /// Packets the generator sent later than `rtc_load::MAX_LAG`, % of the window's.
@@ -268,6 +272,7 @@ fn delta(a: &[ProcSnapshot], b: &[ProcSnapshot]) -> CpuDelta {
         let d = CpuDelta::between(x, y);
         total.sched_ns += d.sched_ns;
         total.slices += d.slices;
+        total.wait_ns += d.wait_ns;
         total.stat_ns += d.stat_ns;
         total.user_ns += d.user_ns;
         total.sys_ns += d.sys_ns;
@@ -699,10 +704,10 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     let t0 = Instant::now();
     let p0 = snapshots(&t.pids)?;
     let k0 = DropSnapshot::read(&t.pids);
-    let h0 = cpu::thread_schedstat(lt.tid)?.run_ns;
+    let h0 = cpu::thread_schedstat(lt.tid)?;
     thread::sleep(Duration::from_secs_f64(a.duration));
     let p1 = snapshots(&t.pids)?;
-    let h1 = cpu::thread_schedstat(lt.tid)?.run_ns;
+    let h1 = cpu::thread_schedstat(lt.tid)?;
     let window_s = t0.elapsed().as_secs_f64();
     let loadavg = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.trim().to_string())
@@ -781,7 +786,8 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     let cpu = delta(&p0, &p1);
     let (expected, received, worst, silent) = consumer_loss(&r, false);
     let sent: u64 = r.sent_measured.iter().sum();
-    let harness_ns = h1.saturating_sub(h0);
+    let harness_ns = h1.run_ns.saturating_sub(h0.run_ns);
+    let sfu_wait_ns = cpu.wait_ns;
     let consumers = shape.consumers();
     // Packets received in the window itself (the storm's are counted in `received` too).
     let window_received = if storm_parts.is_some() {
@@ -815,6 +821,8 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         rss_per_consumer_kib: (consumers > 0)
             .then(|| rss1.saturating_sub(rss0) as f64 / consumers as f64),
         harness_util_pct: util_pct(harness_ns, window_s),
+        sfu_wait_pct: util_pct(sfu_wait_ns, window_s),
+        harness_wait_pct: util_pct(h1.wait_ns.saturating_sub(h0.wait_ns), window_s),
         harness_ns_per_pkt: per_packet(harness_ns, window_received),
         harness_max_lag_ms: r.max_lag.as_secs_f64() * 1e3,
         harness_late_pct: late_pct(r.late, sent),
@@ -1260,6 +1268,8 @@ mod tests {
             peak_rss_kib: 0,
             rss_per_consumer_kib: Some(10.0),
             harness_util_pct: 0.0,
+            sfu_wait_pct: 0.0,
+            harness_wait_pct: 0.0,
             harness_ns_per_pkt: None,
             harness_max_lag_ms: 0.0,
             harness_late_pct: 0.0,
