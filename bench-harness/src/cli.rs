@@ -363,6 +363,15 @@ pub struct KneeArgs {
     /// longer than this % of the window counts as contended (the shared machine's doing).
     #[arg(long, default_value_t = 10.0)]
     pub max_wait_pct: f64,
+    /// A contended attempt is run again, after a pause, up to this many times per step.
+    #[arg(long, default_value_t = 2)]
+    pub contended_retries: usize,
+    #[arg(long, default_value_t = 5.0)]
+    pub contended_pause_s: f64,
+    /// Nice value for sluice-bench and everything it starts (the SFUs, the load thread), e.g.
+    /// -10 to win the cores from other work on a shared machine (negative needs privilege).
+    #[arg(long, allow_hyphen_values = true)]
+    pub nice: Option<i32>,
     /// At most this many steps per target.
     #[arg(long, default_value_t = 14)]
     pub max_steps: usize,
