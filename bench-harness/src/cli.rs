@@ -372,6 +372,10 @@ pub struct KneeArgs {
     /// -10 to win the cores from other work on a shared machine (negative needs privilege).
     #[arg(long, allow_hyphen_values = true)]
     pub nice: Option<i32>,
+    /// Run sluice-bench and everything it starts under SCHED_FIFO at this priority (1–99; needs
+    /// privilege), so that wake-ups preempt the machine's other work.
+    #[arg(long)]
+    pub fifo: Option<u8>,
     /// At most this many steps per target.
     #[arg(long, default_value_t = 14)]
     pub max_steps: usize,

@@ -30,6 +30,10 @@
 //! those run out the search stops with "≥ N (machine-bound)". `--nice -10` lowers the nice
 //! value of sluice-bench before anything starts, so that the SFU processes and the load thread
 //! (which inherit it) win their cores from the other users' work; both targets alike.
+//! `--fifo P` goes further: `SCHED_FIFO` at priority P (sched(7)), inherited the same way, so
+//! that a wake-up of the SFU or of the generator preempts other work at once instead of
+//! queueing behind it; the kernel's RT throttling (`sched_rt_runtime_us`, 95 % by default)
+//! still leaves the other users a share of each core.
 //!
 //! The SFU runs with `--workers` (1) worker: Sluice's worker thread is pinned to core 0 by
 //! Sluice itself, mediasoup's worker process by `server.js` (`taskset`); the load thread is
@@ -356,7 +360,16 @@ fn attempt(
 pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
     let dim = dimension(a)?;
     if let Some(n) = a.nice {
-        renice(n)?;
+        run_tool(
+            "renice",
+            &["-n", &n.to_string(), "-p", &std::process::id().to_string()],
+        )?;
+    }
+    if let Some(p) = a.fifo {
+        run_tool(
+            "chrt",
+            &["-f", "-p", &p.to_string(), &std::process::id().to_string()],
+        )?;
     }
     if !(a.factor > 1.0 && a.precision >= 0.0 && a.max >= 1 && a.max_steps >= 1) {
         return Err(BenchError::Args(
@@ -474,7 +487,7 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
             "players": a.players, "matches": a.matches, "publishers": a.publishers,
             "subscribers": a.subscribers, "rooms": a.rooms, "from": start_size(a, dim),
             "max": a.max, "factor": a.factor, "precision": a.precision, "confirm": a.confirm,
-            "max_steps": a.max_steps, "nice": a.nice,
+            "max_steps": a.max_steps, "nice": a.nice, "fifo": a.fifo,
             "contended_retries": a.contended_retries, "contended_pause_s": a.contended_pause_s,
             "audio": {"rate": a.rtc.audio_rate, "size": a.rtc.audio_size},
             "video": {"rate": a.rtc.video_rate, "size": a.rtc.video_size},
@@ -487,16 +500,18 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
     })
 }
 
-/// Sets the nice value of this process's main thread, which every thread and child process
-/// started later inherits (setpriority(2) is per thread on Linux).
-fn renice(n: i32) -> Result<(), BenchError> {
-    let out = std::process::Command::new("renice")
-        .args(["-n", &n.to_string(), "-p", &std::process::id().to_string()])
+/// Runs `renice` or `chrt` on this process's main thread: its nice value and scheduling policy
+/// are inherited by every thread and child process started later (both are per thread on
+/// Linux, and the main thread's id is the pid).
+fn run_tool(tool: &str, args: &[&str]) -> Result<(), BenchError> {
+    let out = std::process::Command::new(tool)
+        .args(args)
         .output()
-        .map_err(|e| BenchError::io("renice", e))?;
+        .map_err(|e| BenchError::io(tool, e))?;
     if !out.status.success() {
         return Err(BenchError::Args(format!(
-            "renice -n {n}: {}",
+            "{tool} {}: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
