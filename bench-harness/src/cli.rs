@@ -359,6 +359,9 @@ pub struct KneeArgs {
     /// harness-bound, not as the SFU's knee (its own queueing is then in the figures).
     #[arg(long, default_value_t = 70.0)]
     pub harness_busy_pct: f64,
+    /// ...unless the SFU's processes used at least this % of a core: then the SFU is the limit.
+    #[arg(long, default_value_t = 90.0)]
+    pub sfu_saturated_pct: f64,
     /// A failing step during which the SFU's threads or the load thread waited for a CPU
     /// longer than this % of the window counts as contended (the shared machine's doing).
     #[arg(long, default_value_t = 10.0)]

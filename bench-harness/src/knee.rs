@@ -17,8 +17,9 @@
 //! target stops with "≥ N (harness-bound)" where N is the last size that held, when
 //! - `rtc_run` refused its figures (the load thread above 90 % of its core or pacing late:
 //!   `BenchError::Saturated`), or a harness system call failed;
-//! - it failed while the load thread used more than `--harness-busy-pct` (70 %) of its core:
-//!   the generator's own queueing is then in the latency and loss;
+//! - it failed while the load thread used more than `--harness-busy-pct` (70 %) of its core
+//!   and the SFU less than `--sfu-saturated-pct` (90 %) of its: the generator's own queueing
+//!   is then in the latency and loss (with the SFU's core full, the SFU is the limit);
 //! - most of its loss was in the harness's own socket queues (`kdrops.rs`): the clients did
 //!   not read fast enough.
 //!
@@ -58,6 +59,7 @@ pub struct Thresholds {
     pub max_loss_pct: f64,
     pub max_p99_us: f64,
     pub harness_busy_pct: f64,
+    pub sfu_saturated_pct: f64,
     pub max_wait_pct: f64,
 }
 
@@ -103,11 +105,17 @@ pub fn judge(m: &RtcMeasurement, th: &Thresholds) -> (Outcome, Vec<String>) {
         return (Outcome::Holds, why);
     }
     if m.harness_util_pct > th.harness_busy_pct {
+        if m.core_util_pct < th.sfu_saturated_pct {
+            why.push(format!(
+                "the load generator used {:.0} % of its core (> {:.0} %), the SFU {:.0} % of its",
+                m.harness_util_pct, th.harness_busy_pct, m.core_util_pct
+            ));
+            return (Outcome::HarnessBound, why);
+        }
         why.push(format!(
-            "the load generator used {:.0} % of its core (> {:.0} %)",
-            m.harness_util_pct, th.harness_busy_pct
+            "the SFU used {:.0} % of its core (the generator {:.0} % of its)",
+            m.core_util_pct, m.harness_util_pct
         ));
-        return (Outcome::HarnessBound, why);
     }
     let lost = m.kernel.lost.max(1);
     if m.loss_pct > th.max_loss_pct && m.kernel.harness_socket_drops * 2 > lost {
@@ -381,6 +389,7 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
         max_loss_pct: a.max_loss_pct,
         max_p99_us: a.max_p99_ms * 1e3,
         harness_busy_pct: a.harness_busy_pct,
+        sfu_saturated_pct: a.sfu_saturated_pct,
         max_wait_pct: a.max_wait_pct,
     };
     let min = if dim == KneeDim::Players { 2 } else { 1 };
@@ -442,6 +451,14 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
                     }
                 );
                 verdict = s.outcome;
+                // A target that fails to run before any step held cannot be searched (a
+                // missing binary or module, not a knee).
+                if let (Some(e), None, Outcome::Fails) = (&s.error, search.holds, verdict) {
+                    return Err(BenchError::Target(format!(
+                        "{} failed at its first sizes: {e}",
+                        s.target
+                    )));
+                }
                 if verdict != Outcome::Holds {
                     stop_why[ti] = s.why.clone();
                 }
@@ -946,6 +963,7 @@ mod tests {
         max_loss_pct: 0.1,
         max_p99_us: 5_000.0,
         harness_busy_pct: 70.0,
+        sfu_saturated_pct: 90.0,
         max_wait_pct: 10.0,
     };
 
@@ -966,6 +984,10 @@ mod tests {
             judge(&measurement(0.5, 9_000.0, 71.0), &TH).0,
             Outcome::HarnessBound
         );
+        // …unless the SFU's core was full: then the SFU is the limit.
+        let mut m = measurement(0.0, 55_000.0, 87.0);
+        m.core_util_pct = 93.0;
+        assert_eq!(judge(&m, &TH).0, Outcome::Fails);
         // A busy generator at a step that holds is fine.
         assert_eq!(judge(&measurement(0.0, 900.0, 85.0), &TH).0, Outcome::Holds);
         // Loss mostly in the harness's own socket queues.
