@@ -13,8 +13,7 @@
 //! is within `--precision` (10 %) of the former. A failing step is run `--confirm` (1) more
 //! times and fails only if every attempt does: on a shared machine one stall is not a knee.
 //!
-//! **The generator must not be the limit.** A step is *harness-bound*, and the search of that
-//! target stops with "≥ N (harness-bound)" where N is the last size that held, when
+//! **The generator must not be the limit.** A step is *harness-bound* when
 //! - `rtc_run` refused its figures (the load thread above 90 % of its core or pacing late:
 //!   `BenchError::Saturated`), or a harness system call failed;
 //! - it failed while the load thread used more than `--harness-busy-pct` (70 %) of its core
@@ -23,12 +22,17 @@
 //! - most of its loss was in the harness's own socket queues (`kdrops.rs`): the clients did
 //!   not read fast enough.
 //!
+//! A harness-bound size is searched below like a failing one; when the smallest size that did
+//! not hold was harness-bound, the knee is given as "≥ N (harness-bound)", N the largest size
+//! that held: the SFU carried N, and how much more it would carry was not measurable.
+//!
 //! **Nor the machine.** This machine is shared: other work can take the SFU's or the
 //! generator's core. A failing step is *contended* when the SFU's threads or the load thread
 //! waited for a CPU (the scheduler's `run_delay`, `cpu.rs`) for more than `--max-wait-pct`
 //! (10 %) of the window, or the generator was late while idle (`disturbed`). A contended
 //! attempt is run again after `--contended-pause-s`, up to `--contended-retries` times; when
-//! those run out the search stops with "≥ N (machine-bound)". `--nice -10` lowers the nice
+//! those run out the size counts as not holding, and as the bound it gives "≥ N
+//! (machine-bound)". `--nice -10` lowers the nice
 //! value of sluice-bench before anything starts, so that the SFU processes and the load thread
 //! (which inherit it) win their cores from the other users' work; both targets alike.
 //! `--fifo P` goes further: `SCHED_FIFO` at priority P (sched(7)), inherited the same way, so
@@ -40,6 +44,7 @@
 //! Sluice itself, mediasoup's worker process by `server.js` (`taskset`); the load thread is
 //! pinned to the last core (`--harness-core`). Each target's steps interleave with the other's.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -411,7 +416,9 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
         })
         .collect();
     let mut steps: Vec<Step> = Vec::new();
-    let mut stop_why: Vec<Vec<String>> = vec![Vec::new(); searches.len()];
+    // Per target, each failing size's verdict and why: the smallest one decides the bound.
+    let mut failed: Vec<BTreeMap<usize, (Outcome, Vec<String>)>> =
+        vec![BTreeMap::new(); searches.len()];
     loop {
         let mut ran = false;
         for (ti, (kind, search, bound, count)) in searches.iter_mut().enumerate() {
@@ -419,11 +426,14 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
                 continue;
             }
             let Some(size) = search.next() else {
-                *bound = Some(if search.fails.is_some() {
-                    Bound::Sfu
-                } else {
-                    Bound::MaxReached
-                });
+                *bound = Some(
+                    match search.fails.and_then(|f| failed[ti].get(&f)).map(|x| x.0) {
+                        None => Bound::MaxReached,
+                        Some(Outcome::HarnessBound) => Bound::Harness,
+                        Some(Outcome::Contended) => Bound::Machine,
+                        Some(_) => Bound::Sfu,
+                    },
+                );
                 continue;
             };
             if *count >= a.max_steps {
@@ -460,7 +470,7 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
                     )));
                 }
                 if verdict != Outcome::Holds {
-                    stop_why[ti] = s.why.clone();
+                    failed[ti].insert(size, (verdict, s.why.clone()));
                 }
                 steps.push(s);
                 match verdict {
@@ -474,12 +484,9 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
                     _ => break,
                 }
             }
-            match verdict {
-                Outcome::Holds => search.record(size, true),
-                Outcome::Fails => search.record(size, false),
-                Outcome::HarnessBound => *bound = Some(Bound::Harness),
-                Outcome::Contended => *bound = Some(Bound::Machine),
-            }
+            // A harness-bound or contended size is searched below like a failing one: the
+            // knee reported is then the largest size that could be measured.
+            search.record(size, verdict == Outcome::Holds);
         }
         if !ran && searches.iter().all(|s| s.2.is_some()) {
             break;
@@ -487,9 +494,14 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
     }
     let knees: Vec<Knee> = searches
         .iter()
-        .zip(stop_why)
-        .map(|((kind, search, bound, _), why)| {
+        .zip(&failed)
+        .map(|((kind, search, bound, _), failed)| {
             let bound = bound.unwrap_or(Bound::StepLimit);
+            let why = search
+                .fails
+                .and_then(|f| failed.get(&f))
+                .map(|x| x.1.clone())
+                .unwrap_or_default();
             knee_of(a, dim, kind.name(), search, bound, &steps, why)
         })
         .collect();
