@@ -967,6 +967,7 @@ mod tests {
                 lost_elsewhere: lost,
                 ..KernelDrops::default()
             },
+            sfu_counters: None,
             storm: None,
         }
     }

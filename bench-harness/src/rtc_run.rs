@@ -158,6 +158,9 @@ pub struct RtcMeasurement {
     /// UDP drops in the kernel's socket queues, window start to drain end, and the loss they
     /// explain (`kdrops.rs`).
     pub kernel: KernelDrops,
+    /// The SFU's own counters after the run (`GET /v1/workers` summed: packets in and out,
+    /// drops by reason), where "lost elsewhere" shows up. Over the whole run, warm-up included.
+    pub sfu_counters: Option<Value>,
     pub storm: Option<StormFigures>,
 }
 
@@ -775,6 +778,7 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     thread::sleep(Duration::from_millis(a.drain_ms));
     // Before the load thread closes the clients' sockets.
     let k1 = DropSnapshot::read(&t.pids);
+    let sfu_counters = sluice::worker_totals(&t.api).ok();
     ctl.stop.store(true, Ordering::Relaxed);
     let mut r = lt.join()?;
     if let Some(j) = joiner_thread {
@@ -854,6 +858,7 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
             expected - received,
             consumers as f64 / shape.producers().max(1) as f64,
         ),
+        sfu_counters,
         storm: storm_parts.map(|(joiners, ws, q0, q1, starts, api_errors)| {
             let d = delta(&q0, &q1);
             let ttfm: Vec<f64> = r
@@ -1283,6 +1288,7 @@ mod tests {
             misrouted: 0,
             tx_errors: 0,
             kernel: KernelDrops::default(),
+            sfu_counters: None,
             storm: None,
         };
         let ms = vec![
