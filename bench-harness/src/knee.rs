@@ -102,8 +102,14 @@ pub fn judge(m: &RtcMeasurement, th: &Thresholds) -> (Outcome, Vec<String>) {
     }
     if m.unconnected_clients > 0 {
         why.push(format!(
-            "{} of {} clients not connected after the warm-up",
+            "{} of {} clients not connected after the run",
             m.unconnected_clients, m.clients
+        ));
+    }
+    if !why.is_empty() && m.connected_late > 0 {
+        why.push(format!(
+            "{} clients connected only after the window opened (--warmup too short for them)",
+            m.connected_late
         ));
     }
     if why.is_empty() {
@@ -955,6 +961,7 @@ mod tests {
             harness_late_pct: 0.0,
             failed_clients: 0,
             unconnected_clients: 0,
+            connected_late: 0,
             min_checks_answered: 1,
             rr_sent: 0,
             rtcp_in: 0,

@@ -147,6 +147,9 @@ pub struct RtcMeasurement {
     pub harness_late_pct: f64,
     pub failed_clients: usize,
     pub unconnected_clients: usize,
+    /// Running clients whose DTLS handshake ended only after the window opened (the warm-up
+    /// was too short for them): their consumers miss the window's first packets.
+    pub connected_late: usize,
     /// Fewest verified Binding responses (first check + consent checks) of any client.
     pub min_checks_answered: u64,
     pub rr_sent: u64,
@@ -841,6 +844,11 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
             .map(|c| c.checks_answered)
             .min()
             .unwrap_or(0),
+        connected_late: r
+            .clients
+            .iter()
+            .filter(|c| !c.joiner && c.connected_at.is_some_and(|at| at > t0))
+            .count(),
         unconnected_clients: r
             .clients
             .iter()
@@ -1280,6 +1288,7 @@ mod tests {
             harness_late_pct: 0.0,
             failed_clients: 0,
             unconnected_clients: 0,
+            connected_late: 0,
             min_checks_answered: 0,
             rr_sent: 0,
             rtcp_in: 0,
