@@ -379,6 +379,10 @@ pub struct KneeArgs {
     /// privilege), so that wake-ups preempt the machine's other work.
     #[arg(long)]
     pub fifo: Option<u8>,
+    /// Each step's warm-up is at least this many ms per client (the load thread runs the
+    /// clients' DTLS handshakes one after another); 0 keeps `--warmup` for every size.
+    #[arg(long, default_value_t = 5.0)]
+    pub warmup_per_client_ms: f64,
     /// At most this many steps per target.
     #[arg(long, default_value_t = 14)]
     pub max_steps: usize,

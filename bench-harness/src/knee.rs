@@ -323,6 +323,12 @@ pub struct KneeReport {
     pub steps: Vec<Step>,
 }
 
+/// A step's warm-up: `--warmup`, or longer for many clients, whose DTLS handshakes the one
+/// load thread runs one after another (1 026 clients needed more than 3 s on 2026-12-01).
+pub fn step_warmup(base_s: f64, per_client_ms: f64, clients: usize) -> f64 {
+    base_s.max(per_client_ms.max(0.0) * clients as f64 / 1e3)
+}
+
 /// Runs one attempt of one step.
 fn attempt(
     a: &KneeArgs,
@@ -333,13 +339,14 @@ fn attempt(
     th: &Thresholds,
 ) -> Step {
     let shape = shape_at(a, dim, size);
+    let (clients, consumers) = (shape.clients(), shape.consumers());
     let rtc = RtcArgs {
         target: vec![kind],
         repeat: 1,
         json: None,
+        warmup: step_warmup(a.rtc.warmup, a.warmup_per_client_ms, clients),
         ..a.rtc.clone()
     };
-    let (clients, consumers) = (shape.clients(), shape.consumers());
     let mut step = Step {
         target: kind.name().into(),
         size,
@@ -522,7 +529,7 @@ pub fn run(a: &KneeArgs) -> Result<KneeReport, BenchError> {
             "players": a.players, "matches": a.matches, "publishers": a.publishers,
             "subscribers": a.subscribers, "rooms": a.rooms, "from": start_size(a, dim),
             "max": a.max, "factor": a.factor, "precision": a.precision, "confirm": a.confirm,
-            "max_steps": a.max_steps, "nice": a.nice, "fifo": a.fifo,
+            "max_steps": a.max_steps, "warmup_per_client_ms": a.warmup_per_client_ms, "nice": a.nice, "fifo": a.fifo,
             "contended_retries": a.contended_retries, "contended_pause_s": a.contended_pause_s,
             "audio": {"rate": a.rtc.audio_rate, "size": a.rtc.audio_size},
             "video": {"rate": a.rtc.video_rate, "size": a.rtc.video_size},
@@ -1047,6 +1054,14 @@ mod tests {
             at_knee: None,
             why_stopped: vec![],
         }
+    }
+
+    #[test]
+    fn warm_up_grows_with_the_clients() {
+        assert_eq!(step_warmup(3.0, 5.0, 100), 3.0);
+        assert_eq!(step_warmup(3.0, 5.0, 1000), 5.0);
+        assert_eq!(step_warmup(3.0, 0.0, 1000), 3.0);
+        assert_eq!(step_warmup(3.0, -1.0, 1000), 3.0);
     }
 
     #[test]

@@ -9,13 +9,13 @@ for rep in "$@"; do
   d=$(dirname "$0")/run-$rep
   mkdir -p "$d"
   (date -u; uptime) > "$d/am.uptime"
-  "$BIN/sluice-bench" knee --scenario audio-match --players 10 --from 4 --max 128 --duration 5 --warmup 3 \
+  "$BIN/sluice-bench" knee --scenario audio-match --players 10 --from 4 --max 128 --duration 5 --warmup 3 --warmup-per-client-ms 0 \
     --confirm 1 --fifo 10 --target sluice,mediasoup --mediasoup-dir "$MSDIR" --sluice-bin "$BIN/sluice" \
     --json "$d/am-knee.json" --markdown "$d/am-knee.md" --svg "$d/am-knee.svg" 2> "$d/am-knee.stderr" > /dev/null
   (date -u; uptime) >> "$d/am.uptime"
   (date -u; uptime) > "$d/vr.uptime"
   "$BIN/sluice-bench" knee --scenario video-room --publishers 2 --subscribers 16 --rooms 1 --vary subscribers \
-    --max 2048 --duration 5 --warmup 3 --confirm 1 --fifo 10 --target sluice,mediasoup --mediasoup-dir "$MSDIR" \
+    --max 2048 --duration 5 --warmup 3 --warmup-per-client-ms 0 --confirm 1 --fifo 10 --target sluice,mediasoup --mediasoup-dir "$MSDIR" \
     --sluice-bin "$BIN/sluice" --json "$d/vr-knee.json" --markdown "$d/vr-knee.md" --svg "$d/vr-knee.svg" \
     2> "$d/vr-knee.stderr" > /dev/null
   (date -u; uptime) >> "$d/vr.uptime"
