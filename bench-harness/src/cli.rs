@@ -32,6 +32,10 @@ pub enum Command {
     JoinStorm(JoinStormArgs),
     /// An SVG chart of WebRTC JSON reports: CPU per packet and p99 against load.
     Chart(ChartArgs),
+    /// WebRTC: raise one size of `audio-match` or `video-room` step by step (doubling, then
+    /// bisection) until loss or p99 passes its limit; per target, the most consumers its one
+    /// worker core carried.
+    Knee(KneeArgs),
     /// The floor forwarder (started by `plain`; receives and re-sends, no RTP logic).
     #[command(hide = true)]
     Floor(FloorArgs),
@@ -282,6 +286,118 @@ pub struct JoinStormArgs {
     pub rtc: RtcArgs,
 }
 
+/// The scenario a knee search raises.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KneeScenario {
+    AudioMatch,
+    VideoRoom,
+}
+
+/// The size a knee search raises.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KneeDim {
+    /// audio-match: matches of `--players` each (consumers grow linearly).
+    Matches,
+    /// audio-match: players of each match (consumers grow as P × (P − 1)).
+    Players,
+    /// video-room: rooms of `--publishers` × `--subscribers`.
+    Rooms,
+    /// video-room: subscribers of each room.
+    Subscribers,
+    /// video-room: publishers of each room.
+    Publishers,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KneeArgs {
+    #[arg(long, value_enum, default_value_t = KneeScenario::AudioMatch)]
+    pub scenario: KneeScenario,
+    /// The size raised [default: matches for audio-match, subscribers for video-room].
+    #[arg(long, value_enum)]
+    pub vary: Option<KneeDim>,
+    /// audio-match: players per match.
+    #[arg(long, default_value_t = 4)]
+    pub players: usize,
+    /// audio-match: matches.
+    #[arg(long, default_value_t = 1)]
+    pub matches: usize,
+    /// video-room: publishers per room.
+    #[arg(long, default_value_t = 2)]
+    pub publishers: usize,
+    /// video-room: subscribers per room.
+    #[arg(long, default_value_t = 10)]
+    pub subscribers: usize,
+    /// video-room: rooms.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
+    /// First value of the raised size [default: its flag's value].
+    #[arg(long)]
+    pub from: Option<usize>,
+    /// Largest value of the raised size tried.
+    #[arg(long, default_value_t = 4096)]
+    pub max: usize,
+    /// Coarse phase: multiply the size by this after every step that holds.
+    #[arg(long, default_value_t = 2.0)]
+    pub factor: f64,
+    /// Fine phase: bisect until the first failing size is within this fraction of the last
+    /// size that held (and at least 1 above it).
+    #[arg(long, default_value_t = 0.1)]
+    pub precision: f64,
+    /// A step fails when the loss exceeds this, %.
+    #[arg(long, default_value_t = 0.1)]
+    pub max_loss_pct: f64,
+    /// A step fails when the p99 one-way latency exceeds this, ms.
+    #[arg(long, default_value_t = 5.0)]
+    pub max_p99_ms: f64,
+    /// A failing step is run again this many times and fails only if every attempt does (a
+    /// shared machine's stall is not a knee).
+    #[arg(long, default_value_t = 1)]
+    pub confirm: usize,
+    /// A failing step whose load generator used more than this % of its core counts as
+    /// harness-bound, not as the SFU's knee (its own queueing is then in the figures).
+    #[arg(long, default_value_t = 70.0)]
+    pub harness_busy_pct: f64,
+    /// ...unless the SFU's processes used at least this % of a core: then the SFU is the limit.
+    #[arg(long, default_value_t = 90.0)]
+    pub sfu_saturated_pct: f64,
+    /// A failing step during which the SFU's threads or the load thread waited for a CPU
+    /// longer than this % of the window counts as contended (the shared machine's doing).
+    #[arg(long, default_value_t = 10.0)]
+    pub max_wait_pct: f64,
+    /// A contended attempt is run again, after a pause, up to this many times per step.
+    #[arg(long, default_value_t = 2)]
+    pub contended_retries: usize,
+    #[arg(long, default_value_t = 5.0)]
+    pub contended_pause_s: f64,
+    /// Nice value for sluice-bench and everything it starts (the SFUs, the load thread), e.g.
+    /// -10 to win the cores from other work on a shared machine (negative needs privilege).
+    #[arg(long, allow_hyphen_values = true)]
+    pub nice: Option<i32>,
+    /// Run sluice-bench and everything it starts under SCHED_FIFO at this priority (1–99; needs
+    /// privilege), so that wake-ups preempt the machine's other work.
+    #[arg(long)]
+    pub fifo: Option<u8>,
+    /// Each step's warm-up is at least this many ms per client (the load thread runs the
+    /// clients' DTLS handshakes one after another); 0 keeps `--warmup` for every size.
+    #[arg(long, default_value_t = 5.0)]
+    pub warmup_per_client_ms: f64,
+    /// At most this many steps per target.
+    #[arg(long, default_value_t = 14)]
+    pub max_steps: usize,
+    /// Write the Markdown report here too (it always goes to stdout).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write an SVG chart of loss and p99 against consumers per target.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+    /// `--repeat` is not used: `--confirm` repeats the failing steps. Each step's window is
+    /// `--duration` (a few seconds suffice).
+    #[command(flatten)]
+    pub rtc: RtcArgs,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ChartArgs {
     /// The SVG to write.
@@ -384,6 +500,41 @@ mod tests {
         };
         assert_eq!((j.joiners, j.players, j.matches), (50, 4, 4));
         assert_eq!(j.rtc.target, vec![TargetKind::Sluice]);
+    }
+
+    #[test]
+    fn knee_takes_scenario_size_and_thresholds() {
+        let cli = Cli::try_parse_from([
+            "sluice-bench",
+            "knee",
+            "--scenario",
+            "video-room",
+            "--vary",
+            "rooms",
+            "--max-loss-pct",
+            "0.5",
+            "--target",
+            "sluice,mediasoup",
+            "--duration",
+            "4",
+        ])
+        .unwrap();
+        let Command::Knee(k) = cli.command else {
+            panic!("expected knee");
+        };
+        assert_eq!(k.scenario, KneeScenario::VideoRoom);
+        assert_eq!(k.vary, Some(KneeDim::Rooms));
+        assert_eq!((k.max_loss_pct, k.max_p99_ms, k.confirm), (0.5, 5.0, 1));
+        assert_eq!(k.rtc.target.len(), 2);
+        assert_eq!(k.rtc.duration, 4.0);
+        let d = Cli::try_parse_from(["sluice-bench", "knee"]).unwrap();
+        let Command::Knee(d) = d.command else {
+            panic!("expected knee");
+        };
+        assert_eq!(
+            (d.scenario, d.vary, d.max_loss_pct),
+            (KneeScenario::AudioMatch, None, 0.1)
+        );
     }
 
     #[test]

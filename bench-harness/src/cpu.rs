@@ -52,14 +52,22 @@ pub struct Schedstat {
     pub run_ns: u64,
     /// Times the task was scheduled onto a CPU (each wake-up from a blocking wait is one).
     pub slices: u64,
+    /// Time runnable but waiting on a run queue (the scheduler's `run_delay`), ns: how long
+    /// the machine's other work kept the task off a CPU it wanted.
+    pub wait_ns: u64,
 }
 
 /// Parses `/proc/.../schedstat`: `run_ns wait_ns timeslices`.
 pub fn parse_schedstat(text: &str) -> Option<Schedstat> {
     let mut f = text.split_ascii_whitespace();
     let run_ns = f.next()?.parse().ok()?;
-    let slices = f.nth(1)?.parse().ok()?;
-    Some(Schedstat { run_ns, slices })
+    let wait_ns = f.next()?.parse().ok()?;
+    let slices = f.next()?.parse().ok()?;
+    Some(Schedstat {
+        run_ns,
+        slices,
+        wait_ns,
+    })
 }
 
 /// One thread at one edge of the window.
@@ -68,6 +76,7 @@ pub struct TaskCpu {
     pub name: String,
     pub run_ns: u64,
     pub slices: u64,
+    pub wait_ns: u64,
 }
 
 /// A process's CPU counters at one instant.
@@ -108,6 +117,7 @@ fn read_task(dir: &Path) -> Option<TaskCpu> {
         name,
         run_ns: st.run_ns,
         slices: st.slices,
+        wait_ns: st.wait_ns,
     })
 }
 
@@ -138,6 +148,9 @@ pub struct CpuDelta {
     pub sched_ns: u64,
     /// Times the process's threads were scheduled in (wake-ups), threads alive at both edges.
     pub slices: u64,
+    /// Time the threads were runnable but waited for a CPU (`schedstat` `run_delay`), as
+    /// `sched_ns` is counted: the share of the window the machine held the process back.
+    pub wait_ns: u64,
     /// `utime + stime` of `/proc/<pid>/stat`, converted to nanoseconds (10 ms resolution).
     pub stat_ns: u64,
     /// `utime` alone, nanoseconds.
@@ -158,16 +171,18 @@ impl CpuDelta {
         let mut by_name: BTreeMap<&str, u64> = BTreeMap::new();
         let mut sched_ns = 0;
         let mut slices = 0;
+        let mut wait_ns = 0;
         let mut born = 0;
         for (tid, t) in &end.tasks {
-            let (before, before_slices) = match start.tasks.get(tid) {
-                Some(s) => (s.run_ns, s.slices),
+            let (before, before_slices, before_wait) = match start.tasks.get(tid) {
+                Some(s) => (s.run_ns, s.slices, s.wait_ns),
                 None => {
                     born += 1;
-                    (0, 0)
+                    (0, 0, 0)
                 }
             };
             slices += t.slices.saturating_sub(before_slices);
+            wait_ns += t.wait_ns.saturating_sub(before_wait);
             let d = t.run_ns.saturating_sub(before);
             sched_ns += d;
             *by_name.entry(&t.name).or_default() += d;
@@ -187,6 +202,7 @@ impl CpuDelta {
         Self {
             sched_ns,
             slices,
+            wait_ns,
             stat_ns: user_ns + sys_ns,
             user_ns,
             sys_ns,
@@ -257,7 +273,8 @@ mod tests {
             parse_schedstat("82870123 485523 2\n"),
             Some(Schedstat {
                 run_ns: 82_870_123,
-                slices: 2
+                slices: 2,
+                wait_ns: 485_523
             })
         );
         assert_eq!(parse_schedstat("82870123 485523"), None);
@@ -270,6 +287,7 @@ mod tests {
             name: name.into(),
             run_ns,
             slices: run_ns / 100,
+            wait_ns: run_ns / 10,
         }
     }
 

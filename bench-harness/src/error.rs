@@ -21,6 +21,9 @@ pub enum BenchError {
     },
     #[error("{0}")]
     Target(String),
+    /// The load generator, not the SFU, was the limit (`rtc_run::verdict`).
+    #[error("{0}")]
+    Saturated(String),
     #[error("invalid arguments: {0}")]
     Args(String),
 }

@@ -12,6 +12,9 @@
 //! report per target and the ratios between them (`rtc_client`, `rtc_load`, `rtc_run`,
 //! `mediasoup`).
 //!
+//! `sluice-bench knee` raises one size of `audio-match` or `video-room` until loss or p99 passes
+//! its limit and reports per target the most consumers one core carried (`knee`).
+//!
 //! Files: `cli` (flags), `stamp` (packet format), `load` (sender and receiver threads), `cpu`
 //! (`/proc` accounting), `sluice` (starting Sluice, driving its API), `floor` (the minimal
 //! forwarder), `target` (child processes, free ports), `run` (one run's sequence), `report`
@@ -26,9 +29,12 @@ mod cli;
 mod cpu;
 mod error;
 mod floor;
+mod kdrops;
+mod knee;
 mod load;
 mod mediasoup;
 mod report;
+mod rr;
 mod rtc_client;
 mod rtc_load;
 mod rtc_run;
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
         Command::VideoRoom(a) => webrtc(rtc_run::Shape::video_room(a), &a.rtc, None),
         Command::JoinStorm(a) => webrtc(rtc_run::Shape::join_storm(a), &a.rtc, Some(a)),
         Command::Chart(a) => chart::run(&a.inputs, &a.out),
+        Command::Knee(a) => knee(a),
         Command::Floor(a) => floor::serve(a),
     };
     match result {
@@ -72,6 +79,27 @@ fn webrtc(
             .map_err(|e| BenchError::Target(format!("JSON: {e}")))?;
         std::fs::write(path, text + "\n")
             .map_err(|e| BenchError::io(path.display().to_string(), e))?;
+    }
+    Ok(())
+}
+
+fn knee(a: &cli::KneeArgs) -> Result<(), BenchError> {
+    let report = knee::run(a)?;
+    let md = knee::markdown(&report);
+    print!("{md}");
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).map_err(|e| BenchError::io(path.display().to_string(), e))
+    };
+    if let Some(path) = &a.markdown {
+        write(path, md)?;
+    }
+    if let Some(path) = &a.rtc.json {
+        let text = serde_json::to_string_pretty(&report)
+            .map_err(|e| BenchError::Target(format!("JSON: {e}")))?;
+        write(path, text + "\n")?;
+    }
+    if let Some(path) = &a.svg {
+        knee::render(&report, path)?;
     }
     Ok(())
 }

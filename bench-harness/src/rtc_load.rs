@@ -11,7 +11,10 @@
 //!
 //! Every receiving client counts marked packets per consumer and records one-way latency in an
 //! HdrHistogram per phase (before/during a join storm), and sends a receiver report (RFC 3550
-//! §6.4.2) for its consumers' SSRCs every second over SRTCP.
+//! §6.4.2) for its consumers' SSRCs every second over SRTCP, with fraction lost, cumulative
+//! lost, extended highest sequence number and interarrival jitter computed as RFC 3550's
+//! appendices do (`rr.rs`; the clock rate is the codec's, 48 kHz for the audio and 90 kHz for
+//! the video a packet's VP8 descriptor marks).
 //!
 //! Pacing is checked: the largest lateness of a due packet inside the window is reported, and
 //! the run refuses figures when more than [`MAX_LATE_PCT`] % of the packets left later than
@@ -31,6 +34,7 @@ use sluice_engine::net::{SockId, Transmit};
 
 use crate::error::BenchError;
 use crate::load::{LoadThread, spawn_load};
+use crate::rr::{self, MAX_BLOCKS, Reception, ReportBlock};
 use crate::rtc_client::{Client, Input, Offer, Phase};
 use crate::stamp::{self, STAMP_LEN, Stamp};
 
@@ -43,8 +47,6 @@ pub const MAX_LAG: Duration = Duration::from_millis(20);
 pub const MAX_LATE_PCT: f64 = 1.0;
 /// Receiver report interval (RFC 3550 §6.2 allows a fixed interval for a benchmark's fixed load).
 const RR_INTERVAL: Duration = Duration::from_secs(1);
-/// Report blocks per RR packet (the 5-bit RC field, RFC 3550 §6.4.2).
-const MAX_BLOCKS: usize = 31;
 /// The VP8 payload descriptor written before the stamp.
 pub const VP8_PREFIX: usize = 3;
 
@@ -200,63 +202,13 @@ struct Slot {
     producer: u16,
     measured: u64,
     total: u64,
-    /// Extended highest sequence number and the first one (RFC 3550 §A.1).
-    max_seq: u16,
-    cycles: u32,
-    base_seq: Option<u16>,
-}
-
-impl Slot {
-    fn update_seq(&mut self, seq: u16) {
-        match self.base_seq {
-            None => {
-                self.base_seq = Some(seq);
-                self.max_seq = seq;
-            }
-            Some(_) => {
-                let delta = seq.wrapping_sub(self.max_seq);
-                if delta != 0 && delta < 0x8000 {
-                    if seq < self.max_seq {
-                        self.cycles += 1 << 16;
-                    }
-                    self.max_seq = seq;
-                }
-            }
-        }
-    }
-
-    fn extended_max(&self) -> u32 {
-        self.cycles | u32::from(self.max_seq)
-    }
+    /// Sequence, loss and jitter state for the receiver reports.
+    rx: Reception,
 }
 
 /// Where in its packet interval producer `index` of `producers` sends, as a fraction in [0, 1).
 pub fn phase_of(index: u16, producers: usize) -> f64 {
     (f64::from(index) / producers.max(1) as f64).fract()
-}
-
-/// Writes one RTCP receiver report (RFC 3550 §6.4.2) for `slots` from `sender_ssrc`; returns its
-/// length. Fraction lost and jitter are 0 (the benchmark does not model them); cumulative lost
-/// and the extended highest sequence number are real.
-pub fn write_rr(buf: &mut [u8], sender_ssrc: u32, blocks: &[(u32, u32, u32)]) -> usize {
-    let n = blocks.len().min(MAX_BLOCKS);
-    let len = 8 + 24 * n;
-    if buf.len() < len {
-        return 0;
-    }
-    buf[0] = 0x80 | n as u8;
-    buf[1] = 201;
-    buf[2..4].copy_from_slice(&((len / 4 - 1) as u16).to_be_bytes());
-    buf[4..8].copy_from_slice(&sender_ssrc.to_be_bytes());
-    for (i, &(ssrc, lost, ext_max)) in blocks.iter().take(n).enumerate() {
-        let b = &mut buf[8 + 24 * i..8 + 24 * (i + 1)];
-        b[0..4].copy_from_slice(&ssrc.to_be_bytes());
-        b[4] = 0;
-        b[5..8].copy_from_slice(&lost.min(0x7f_ffff).to_be_bytes()[1..]);
-        b[8..12].copy_from_slice(&ext_max.to_be_bytes());
-        b[12..24].fill(0);
-    }
-    len
 }
 
 /// Writes a stamped RTP packet of `size` bytes; VP8 gets its descriptor before the stamp.
@@ -319,6 +271,10 @@ struct Loop {
     bad_in: u64,
     misrouted: u64,
     foreign: u64,
+    /// When [`Loop::run_due`] next has work: the clients' timers, media and reports only move
+    /// in it, or when a Binding or DTLS datagram arrives (which may start a handshake step or
+    /// connect a client). Receiving media does not visit every client.
+    next_due: Instant,
 }
 
 impl Handler for Loop {
@@ -350,8 +306,12 @@ impl Handler for Loop {
                     return;
                 };
                 let slot = &mut l.slots[s];
-                let st = stamp::decode_packet(pkt)
-                    .or_else(|| stamp::decode_packet_after(pkt, VP8_PREFIX));
+                // Audio carries the stamp right after the RTP header, video after its VP8
+                // descriptor: which one matched names the clock rate.
+                let (st, clock_rate) = match stamp::decode_packet(pkt) {
+                    Some(st) => (Some(st), 48_000),
+                    None => (stamp::decode_packet_after(pkt, VP8_PREFIX), 90_000),
+                };
                 let Some(st) = st else {
                     self.foreign += 1;
                     return;
@@ -360,7 +320,11 @@ impl Handler for Loop {
                     self.misrouted += 1;
                     return;
                 }
-                slot.update_seq(u16::from_be_bytes([pkt[2], pkt[3]]));
+                slot.rx.on_packet(
+                    u16::from_be_bytes([pkt[2], pkt[3]]),
+                    u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]),
+                    rr::arrival_units(now.duration_since(self.epoch), clock_rate),
+                );
                 slot.total += 1;
                 if l.first_media.is_none() {
                     l.first_media = Some(now);
@@ -380,7 +344,7 @@ impl Handler for Loop {
             }
             Input::Rtcp => self.rtcp_in += 1,
             Input::Bad => self.bad_in += 1,
-            Input::Binding | Input::Dtls => {}
+            Input::Binding | Input::Dtls => self.next_due = now,
         }
     }
 
@@ -529,22 +493,17 @@ impl Loop {
             }
             if !l.slots.is_empty() && now >= l.next_rr {
                 let own = l.produce.map_or(0x5200_0000 | l.index as u32, |p| p.ssrc);
-                for chunk in l.slots.chunks(MAX_BLOCKS) {
-                    let blocks: Vec<(u32, u32, u32)> = chunk
-                        .iter()
-                        .filter_map(|s| {
-                            let base = u32::from(s.base_seq?);
-                            let expected = s.extended_max().wrapping_sub(base).wrapping_add(1);
-                            let lost = expected.saturating_sub(s.total as u32);
-                            Some((s.ssrc, lost, s.extended_max()))
-                        })
+                for chunk in l.slots.chunks_mut(MAX_BLOCKS) {
+                    let blocks: Vec<ReportBlock> = chunk
+                        .iter_mut()
+                        .filter_map(|s| s.rx.report(s.ssrc))
                         .collect();
                     if blocks.is_empty() {
                         continue;
                     }
                     let client = &mut l.client;
                     if tx.send_with(sock, remote, |b| {
-                        let n = write_rr(b, own, &blocks);
+                        let n = rr::write_rr(b, own, &blocks);
                         client.protect_rtcp(b, n).unwrap_or(0)
                     }) {
                         self.rr_sent += 1;
@@ -616,6 +575,7 @@ fn run(setup: LoadSetup, ctl: &Arc<RtcControl>) -> Result<RtcReport, BenchError>
         bad_in: 0,
         misrouted: 0,
         foreign: 0,
+        next_due: Instant::now(),
     };
     let now = Instant::now();
     for c in clients {
@@ -623,11 +583,16 @@ fn run(setup: LoadSetup, ctl: &Arc<RtcControl>) -> Result<RtcReport, BenchError>
     }
     while !ctl.stop.load(Ordering::Relaxed) {
         while let Ok(c) = joiners.try_recv() {
-            lp.add(&mut backend, c, Instant::now())?;
+            let now = Instant::now();
+            lp.add(&mut backend, c, now)?;
+            lp.next_due = now;
         }
         let now = Instant::now();
-        let next = lp.run_due(backend.tx(), now);
-        let wait = next
+        if now >= lp.next_due {
+            lp.next_due = lp.run_due(backend.tx(), now);
+        }
+        let wait = lp
+            .next_due
             .saturating_duration_since(Instant::now())
             .min(Duration::from_millis(2));
         backend
@@ -758,36 +723,5 @@ mod tests {
         let phases: Vec<f64> = (0..4).map(|i| phase_of(i, 4)).collect();
         assert_eq!(phases, vec![0.0, 0.25, 0.5, 0.75]);
         assert_eq!(phase_of(3, 0), 0.0);
-    }
-
-    #[test]
-    fn receiver_report_layout() {
-        let mut buf = [0u8; 1500];
-        let blocks: Vec<(u32, u32, u32)> = (0..40).map(|i| (100 + i, i, 0x1_0005)).collect();
-        let n = write_rr(&mut buf, 0xfeed, &blocks);
-        assert_eq!(n, 8 + 24 * 31, "at most 31 blocks");
-        assert_eq!(buf[0], 0x80 | 31);
-        assert_eq!(buf[1], 201);
-        assert_eq!(usize::from(u16::from_be_bytes([buf[2], buf[3]])), n / 4 - 1);
-        assert_eq!(&buf[4..8], &0xfeedu32.to_be_bytes());
-        let b1 = &buf[8 + 24..8 + 48];
-        assert_eq!(&b1[0..4], &101u32.to_be_bytes());
-        assert_eq!(&b1[5..8], &[0, 0, 1], "cumulative lost, 24 bits");
-        assert_eq!(&b1[8..12], &0x1_0005u32.to_be_bytes());
-        assert_eq!(
-            write_rr(&mut buf[..20], 1, &blocks[..1]),
-            0,
-            "too small a buffer"
-        );
-    }
-
-    #[test]
-    fn extended_sequence_counts_wraps_and_ignores_reordering() {
-        let mut s = Slot::default();
-        for seq in [65534u16, 65535, 0, 65533, 1, 2] {
-            s.update_seq(seq);
-        }
-        assert_eq!(s.base_seq, Some(65534));
-        assert_eq!(s.extended_max(), 0x1_0002);
     }
 }

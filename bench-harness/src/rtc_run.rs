@@ -25,6 +25,7 @@ use sluice_engine::io::socket;
 use crate::cli::{AudioMatchArgs, JoinStormArgs, RtcArgs, TargetKind, VideoRoomArgs};
 use crate::cpu::{self, CpuDelta, ProcSnapshot};
 use crate::error::BenchError;
+use crate::kdrops::{DropSnapshot, KernelDrops};
 use crate::report::{LatencySummary, Spread, loss_pct, per_packet, util_pct};
 use crate::rtc_client::{Offer, Phase};
 use crate::rtc_load::{
@@ -136,12 +137,19 @@ pub struct RtcMeasurement {
     /// Resident memory the topology added (after the run minus before building), per consumer.
     pub rss_per_consumer_kib: Option<f64>,
     pub harness_util_pct: f64,
+    /// Share of the window the SFU's threads (summed) and the load thread were runnable but
+    /// waited for a CPU: the shared machine's other work, not load, held them back.
+    pub sfu_wait_pct: f64,
+    pub harness_wait_pct: f64,
     pub harness_ns_per_pkt: Option<f64>,
     pub harness_max_lag_ms: f64,
     /// Packets the generator sent later than `rtc_load::MAX_LAG`, % of the window's.
     pub harness_late_pct: f64,
     pub failed_clients: usize,
     pub unconnected_clients: usize,
+    /// Running clients whose DTLS handshake ended only after the window opened (the warm-up
+    /// was too short for them): their consumers miss the window's first packets.
+    pub connected_late: usize,
     /// Fewest verified Binding responses (first check + consent checks) of any client.
     pub min_checks_answered: u64,
     pub rr_sent: u64,
@@ -150,6 +158,12 @@ pub struct RtcMeasurement {
     pub foreign: u64,
     pub misrouted: u64,
     pub tx_errors: u64,
+    /// UDP drops in the kernel's socket queues, window start to drain end, and the loss they
+    /// explain (`kdrops.rs`).
+    pub kernel: KernelDrops,
+    /// The SFU's own counters after the run (`GET /v1/workers` summed: packets in and out,
+    /// drops by reason), where "lost elsewhere" shows up. Over the whole run, warm-up included.
+    pub sfu_counters: Option<Value>,
     pub storm: Option<StormFigures>,
 }
 
@@ -264,6 +278,7 @@ fn delta(a: &[ProcSnapshot], b: &[ProcSnapshot]) -> CpuDelta {
         let d = CpuDelta::between(x, y);
         total.sched_ns += d.sched_ns;
         total.slices += d.slices;
+        total.wait_ns += d.wait_ns;
         total.stat_ns += d.stat_ns;
         total.user_ns += d.user_ns;
         total.sys_ns += d.sys_ns;
@@ -694,10 +709,11 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     ctl.phase.store(PHASE_WINDOW, Ordering::Relaxed);
     let t0 = Instant::now();
     let p0 = snapshots(&t.pids)?;
-    let h0 = cpu::thread_schedstat(lt.tid)?.run_ns;
+    let k0 = DropSnapshot::read(&t.pids);
+    let h0 = cpu::thread_schedstat(lt.tid)?;
     thread::sleep(Duration::from_secs_f64(a.duration));
     let p1 = snapshots(&t.pids)?;
-    let h1 = cpu::thread_schedstat(lt.tid)?.run_ns;
+    let h1 = cpu::thread_schedstat(lt.tid)?;
     let window_s = t0.elapsed().as_secs_f64();
     let loadavg = std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.trim().to_string())
@@ -763,6 +779,9 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     ctl.phase.store(PHASE_DRAIN, Ordering::Relaxed);
     ctl.stop_sending.store(true, Ordering::Relaxed);
     thread::sleep(Duration::from_millis(a.drain_ms));
+    // Before the load thread closes the clients' sockets.
+    let k1 = DropSnapshot::read(&t.pids);
+    let sfu_counters = sluice::worker_totals(&t.api).ok();
     ctl.stop.store(true, Ordering::Relaxed);
     let mut r = lt.join()?;
     if let Some(j) = joiner_thread {
@@ -774,7 +793,8 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     let cpu = delta(&p0, &p1);
     let (expected, received, worst, silent) = consumer_loss(&r, false);
     let sent: u64 = r.sent_measured.iter().sum();
-    let harness_ns = h1.saturating_sub(h0);
+    let harness_ns = h1.run_ns.saturating_sub(h0.run_ns);
+    let sfu_wait_ns = cpu.wait_ns;
     let consumers = shape.consumers();
     // Packets received in the window itself (the storm's are counted in `received` too).
     let window_received = if storm_parts.is_some() {
@@ -808,6 +828,8 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         rss_per_consumer_kib: (consumers > 0)
             .then(|| rss1.saturating_sub(rss0) as f64 / consumers as f64),
         harness_util_pct: util_pct(harness_ns, window_s),
+        sfu_wait_pct: util_pct(sfu_wait_ns, window_s),
+        harness_wait_pct: util_pct(h1.wait_ns.saturating_sub(h0.wait_ns), window_s),
         harness_ns_per_pkt: per_packet(harness_ns, window_received),
         harness_max_lag_ms: r.max_lag.as_secs_f64() * 1e3,
         harness_late_pct: late_pct(r.late, sent),
@@ -822,6 +844,11 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
             .map(|c| c.checks_answered)
             .min()
             .unwrap_or(0),
+        connected_late: r
+            .clients
+            .iter()
+            .filter(|c| !c.joiner && c.connected_at.is_some_and(|at| at > t0))
+            .count(),
         unconnected_clients: r
             .clients
             .iter()
@@ -833,6 +860,13 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         foreign: r.foreign,
         misrouted: r.misrouted,
         tx_errors: r.tx_errors,
+        kernel: KernelDrops::between(
+            &k0,
+            &k1,
+            expected - received,
+            consumers as f64 / shape.producers().max(1) as f64,
+        ),
+        sfu_counters,
         storm: storm_parts.map(|(joiners, ws, q0, q1, starts, api_errors)| {
             let d = delta(&q0, &q1);
             let ttfm: Vec<f64> = r
@@ -869,7 +903,7 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     };
     match verdict(m.harness_util_pct, m.harness_late_pct) {
         Verdict::Saturated => {
-            return Err(BenchError::Target(format!(
+            return Err(BenchError::Saturated(format!(
                 "the load generator saturated before {} did: its thread used {:.0} % of a core \
                  (limit {MAX_HARNESS_UTIL:.0} %; {:.2} % of its packets left more than {} ms \
                  late, worst {:.1} ms); the figures would measure sluice-bench, not the SFU. \
@@ -943,6 +977,35 @@ pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     Some(v[rank.clamp(1, v.len()) - 1])
 }
 
+/// Where the lost packets went: the kernel's socket queues (SFU's, harness's) or elsewhere.
+pub fn loss_split_table(ms: &[RtcMeasurement]) -> String {
+    use std::fmt::Write;
+    let mut s = String::from(
+        "\n| rep | target | consumers | loss % | lost pkts | in kernel queues | elsewhere | \
+         drops at SFU sockets | drops at harness sockets | machine RcvbufErrors |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for m in ms {
+        let k = &m.kernel;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.3} | {} | {} | {} | {} | {} | {} |",
+            m.repeat,
+            m.target,
+            m.consumers,
+            m.loss_pct,
+            k.lost,
+            k.lost_in_kernel,
+            k.lost_elsewhere,
+            k.sfu_socket_drops,
+            k.harness_socket_drops,
+            k.machine
+                .map_or("–".into(), |x| x.rcvbuf_errors.to_string()),
+        );
+    }
+    s
+}
+
 /// The Markdown table of a run, then the ratios.
 pub fn markdown(r: &RtcReportOut) -> String {
     use std::fmt::Write;
@@ -988,6 +1051,9 @@ pub fn markdown(r: &RtcReportOut) -> String {
                 .map_or("–".into(), |v| format!("{v:.1}")),
             m.harness_util_pct,
         );
+    }
+    if r.measurements.iter().any(|m| m.loss_pct > 0.0) {
+        s.push_str(&loss_split_table(&r.measurements));
     }
     if r.measurements.iter().any(|m| m.storm.is_some()) {
         s.push_str(
@@ -1215,11 +1281,14 @@ mod tests {
             peak_rss_kib: 0,
             rss_per_consumer_kib: Some(10.0),
             harness_util_pct: 0.0,
+            sfu_wait_pct: 0.0,
+            harness_wait_pct: 0.0,
             harness_ns_per_pkt: None,
             harness_max_lag_ms: 0.0,
             harness_late_pct: 0.0,
             failed_clients: 0,
             unconnected_clients: 0,
+            connected_late: 0,
             min_checks_answered: 0,
             rr_sent: 0,
             rtcp_in: 0,
@@ -1227,6 +1296,8 @@ mod tests {
             foreign: 0,
             misrouted: 0,
             tx_errors: 0,
+            kernel: KernelDrops::default(),
+            sfu_counters: None,
             storm: None,
         };
         let ms = vec![

@@ -9,6 +9,9 @@
 //   round-robin: mediasoup's own scaling model, and the fair counterpart of Sluice's one worker
 //   thread per core. The harness sums CPU over this Node process and every worker, so the control
 //   plane's cost is counted as it is for Sluice (whose control plane lives in the same process).
+// - Each worker process is pinned to one core (worker i on core i mod cores, `taskset`), as
+//   Sluice pins its worker threads: a knee measured "per core" then means one core for both.
+//   `--no-pin` leaves them to the scheduler.
 // - `GET /v1/pids` names those processes; mediasoup-worker children are invisible otherwise.
 // - `--rtc-ports` is split into one disjoint slice per worker, so two workers never race for the
 //   same port.
@@ -25,6 +28,7 @@ const http = require('http');
 const os = require('os');
 const path = require('path');
 const fs = require('fs');
+const { execFileSync } = require('child_process');
 
 const DEFAULT_WORKER = path.join(__dirname, 'node_modules', 'mediasoup', 'worker', 'out', 'Release', 'mediasoup-worker');
 if (!process.env.MEDIASOUP_WORKER_BIN && fs.existsSync(DEFAULT_WORKER)) {
@@ -41,7 +45,7 @@ function usage(msg) {
   if (msg) process.stderr.write(`server.js: ${msg}\n`);
   process.stderr.write(
     'usage: node server.js [--http ADDR:PORT] [--workers N] [--rtc-ports LO-HI]\n' +
-    '                      [--listen-ip IP] [--announced-ip IP] [--log-level LEVEL]\n' +
+    '                      [--listen-ip IP] [--announced-ip IP] [--log-level LEVEL] [--no-pin]\n' +
     '  defaults: --http 127.0.0.1:3000 --workers <cores> --rtc-ports 40100-49999\n' +
     '            --listen-ip 127.0.0.1 --log-level warn (mediasoup worker log level)\n');
   process.exit(msg ? 2 : 0);
@@ -55,6 +59,7 @@ function parseArgs(argv) {
     listenIp: '127.0.0.1',
     announcedIp: undefined,
     logLevel: 'warn',
+    pin: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -69,6 +74,7 @@ function parseArgs(argv) {
       case '--listen-ip': o.listenIp = next(); break;
       case '--announced-ip': o.announcedIp = next(); break;
       case '--log-level': o.logLevel = next(); break;
+      case '--no-pin': o.pin = false; break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${a}`);
     }
@@ -563,6 +569,14 @@ async function main() {
       process.stderr.write(`mediasoup worker ${i} (pid ${worker.pid}) died: ${err && err.message}\n`);
     });
     workers.push(w);
+    if (opts.pin) {
+      const cores = os.cpus().length || 1;
+      try {
+        execFileSync('taskset', ['-p', '-c', String(i % cores), String(worker.pid)], { stdio: 'ignore' });
+      } catch (e) {
+        process.stderr.write(`server.js: could not pin worker ${i} (pid ${worker.pid}): ${e.message}\n`);
+      }
+    }
   }
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e) => sendError(res, fromMediasoup(e)));
