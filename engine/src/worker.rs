@@ -270,7 +270,7 @@ impl Default for WorkerStats {
     }
 }
 
-const STAT_FIELDS: usize = 17 + DropReason::ALL.len();
+const STAT_FIELDS: usize = 22 + DropReason::ALL.len();
 
 /// A snapshot of a worker's published stats.
 #[derive(Clone, Copy, Debug, Default)]
@@ -303,6 +303,11 @@ impl WorkerStats {
             c.rtcp_out,
             c.key_frame_requests_sent,
             c.key_frame_requests_suppressed,
+            c.nacks_received,
+            c.rtp_retransmitted,
+            c.retransmissions_not_found,
+            c.nacks_sent,
+            c.transport_cc_feedback_sent,
         ];
         for (slot, v) in self.counters.iter().zip(fixed.iter().chain(c.drops.iter())) {
             slot.store(*v, Ordering::Relaxed);
@@ -329,9 +334,14 @@ impl WorkerStats {
             rtcp_out: v[14],
             key_frame_requests_sent: v[15],
             key_frame_requests_suppressed: v[16],
+            nacks_received: v[17],
+            rtp_retransmitted: v[18],
+            retransmissions_not_found: v[19],
+            nacks_sent: v[20],
+            transport_cc_feedback_sent: v[21],
             ..Default::default()
         };
-        rtc.drops.copy_from_slice(&v[17..]);
+        rtc.drops.copy_from_slice(&v[22..]);
         let io = crate::io::IoStats {
             rx_packets: v[8],
             tx_packets: v[9],

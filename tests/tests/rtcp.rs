@@ -1,7 +1,8 @@
 //! RTCP through the real binary on plain transports: a plain-RTP receiver's PLI reaches the
 //! producer's socket as a PLI for the producer's SSRC, a key frame is requested when a video
 //! consumer is created or resumed, receivers get sender reports with their consumer's SSRC and
-//! CNAME, and the producer gets receiver reports about its stream.
+//! CNAME, the producer gets receiver reports about its stream, a consumer's NACK is answered
+//! from Sluice's buffer and a gap in the producer's stream is NACKed.
 //!
 //! RTCP is read here with a few lines of its own (RFC 3550 §6.4, RFC 4585 §6.1 layouts) rather
 //! than with the engine's parser, so that the test checks the engine instead of trusting it.
@@ -303,4 +304,143 @@ fn resume_and_request_key_frame_ask_the_producer() {
         &json!({}),
     )
     .assert_error(404, "not_found", "consumer");
+}
+
+/// A generic NACK (RFC 4585 §6.2.1) from `sender` about `media`: one FCI entry, PID `pid`, no BLP.
+fn nack(sender: u32, media: u32, pid: u16) -> Vec<u8> {
+    let mut b = vec![0x81, 205, 0, 3];
+    b.extend_from_slice(&sender.to_be_bytes());
+    b.extend_from_slice(&media.to_be_bytes());
+    b.extend_from_slice(&pid.to_be_bytes());
+    b.extend_from_slice(&[0, 0]);
+    b
+}
+
+/// The original packet a datagram at the consumer carries: the consumer's own stream as is, or
+/// its RTX stream unwrapped (RFC 4588 §4: the original sequence number in the first two payload
+/// bytes). `(sequence number, payload)`.
+fn original(d: &[u8], ssrc: u32, rtx_ssrc: Option<u32>) -> Option<(u16, Vec<u8>)> {
+    let p = RtpView::parse(d)?;
+    if p.ssrc == ssrc {
+        return Some((p.seq, p.payload));
+    }
+    if Some(p.ssrc) == rtx_ssrc && p.payload.len() >= 2 {
+        let osn = u16::from_be_bytes([p.payload[0], p.payload[1]]);
+        return Some((osn, p.payload[2..].to_vec()));
+    }
+    None
+}
+
+/// Both legs repair their own losses through the real binary: a consumer's NACK is answered
+/// from Sluice's buffer (not relayed), and a gap in the producer's stream makes Sluice NACK the
+/// producer, whose late packet then reaches the consumer. Both are counted.
+#[test]
+fn nacks_are_answered_from_the_buffer_and_sent_for_producer_gaps() {
+    let (_server, h) = start("auto");
+    let router = h.create_router(Some(0));
+    let router_id = str_of(&router, "id");
+    let (prod, cons) = (Peer::new(), Peer::new());
+    let (send_id, send_local) = plain_transport(&h, router_id, &prod);
+    let (recv_id, recv_local) = plain_transport(&h, router_id, &cons);
+    let producer_id = produce_vp8(
+        &h,
+        &send_id,
+        json!([{"type": "nack"}, {"type": "nack", "parameter": "pli"}]),
+        Some("camera-1"),
+    );
+    let consumer = h
+        .post(
+            &format!("/v1/transports/{recv_id}/consumers"),
+            &json!({"producerId": producer_id, "rtpCapabilities": router["rtpCapabilities"]}),
+        )
+        .ok();
+    let enc = &consumer["rtpParameters"]["encodings"][0];
+    let ssrc = enc["ssrc"].as_u64().unwrap() as u32;
+    let rtx_ssrc = enc["rtx"]["ssrc"].as_u64().map(|s| s as u32);
+    let payload = |seq: u16| {
+        let mut p = if seq == 0 { VP8_KEY } else { VP8_DELTA }.to_vec();
+        p.extend_from_slice(&[0xA0, seq as u8, 0x55, 0xAA]);
+        p
+    };
+
+    // Ten packets, a key frame first; the consumer gets them all.
+    for seq in 0..10u16 {
+        prod.send_to(&rtp(seq, &payload(seq)), send_local);
+    }
+    let mut got: Vec<(u16, Vec<u8>)> = Vec::new();
+    let all = wait_until(|| {
+        got.extend(take(&cons).iter().filter_map(|d| original(d, ssrc, None)));
+        (got.len() >= 10).then_some(())
+    });
+    assert!(
+        all.is_some(),
+        "10 packets at the consumer, got {}",
+        got.len()
+    );
+    let (lost_seq, lost_payload) = got[4].clone();
+    assert_eq!(lost_payload, payload(4));
+
+    // The consumer NACKs its 5th packet: the same packet comes again (as RTX if negotiated).
+    cons.send_to(&nack(0x0bad_cafe, ssrc, lost_seq), recv_local);
+    let resent = wait_until(|| {
+        take(&cons)
+            .iter()
+            .filter_map(|d| original(d, ssrc, rtx_ssrc))
+            .find(|(seq, _)| *seq == lost_seq)
+    });
+    assert_eq!(
+        resent,
+        Some((lost_seq, lost_payload)),
+        "the NACKed packet resent to the consumer"
+    );
+    // Never relayed: the producer's endpoint gets no NACK naming its stream for it.
+    let relayed = take(&prod).iter().any(|d| {
+        rtcp_packets(d)
+            .iter()
+            .any(|(pt, fmt, p)| (*pt, *fmt) == (205, 1) && be32(p, 8) == SSRC)
+    });
+    assert!(!relayed, "a consumer's NACK is answered, not relayed");
+
+    // A gap on the producer's stream: 10 and 12 arrive, 11 does not; Sluice NACKs 11.
+    prod.send_to(&rtp(10, &payload(10)), send_local);
+    prod.send_to(&rtp(12, &payload(12)), send_local);
+    let asked = wait_until(|| {
+        take(&prod).into_iter().find(|d| {
+            rtcp_packets(d).iter().any(|(pt, fmt, p)| {
+                (*pt, *fmt) == (205, 1)
+                    && be32(p, 8) == SSRC
+                    && u16::from_be_bytes([p[12], p[13]]) == 11
+            })
+        })
+    });
+    assert!(asked.is_some(), "Sluice NACKs the producer for seq 11");
+    // The producer answers with the packet itself; the consumer gets it.
+    prod.send_to(&rtp(11, &payload(11)), send_local);
+    let repaired = wait_until(|| {
+        take(&cons)
+            .iter()
+            .filter_map(|d| original(d, ssrc, rtx_ssrc))
+            .find(|(_, p)| *p == payload(11))
+    });
+    assert!(
+        repaired.is_some(),
+        "the repaired packet reaches the consumer"
+    );
+
+    let counted = wait_until(|| {
+        let workers = h.get("/v1/workers").ok();
+        let st = &workers[0]["stats"];
+        (st["nacksReceived"] == 1 && st["rtpRetransmitted"] == 1 && st["nacksSent"].as_u64()? >= 1)
+            .then_some(())
+    });
+    assert!(counted.is_some(), "{}", h.get("/v1/workers").ok());
+    let metrics = h.get("/metrics").body;
+    assert!(
+        metrics.contains("sluice_worker_nacks_total{worker=\"0\",direction=\"in\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_worker_rtp_retransmitted_total{worker=\"0\"} 1"),
+        "{metrics}"
+    );
 }

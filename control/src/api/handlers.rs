@@ -90,6 +90,11 @@ pub(super) async fn workers(State(s): State<Shared>) -> ApiResult {
                     "rtcpOut": st.rtc.rtcp_out,
                     "keyFrameRequestsSent": st.rtc.key_frame_requests_sent,
                     "keyFrameRequestsSuppressed": st.rtc.key_frame_requests_suppressed,
+                    "nacksReceived": st.rtc.nacks_received,
+                    "rtpRetransmitted": st.rtc.rtp_retransmitted,
+                    "retransmissionsNotFound": st.rtc.retransmissions_not_found,
+                    "nacksSent": st.rtc.nacks_sent,
+                    "transportCcFeedbackSent": st.rtc.transport_cc_feedback_sent,
                     "handoffsOut": st.rtc.handoffs_out,
                     "handoffsIn": st.rtc.handoffs_in,
                     "drops": sluice_engine::rtc::DropReason::ALL.iter()

@@ -27,6 +27,10 @@ pub(super) struct Metrics {
     rtcp_in: Family<Labels, Counter>,
     rtcp_out: Family<Labels, Counter>,
     key_frame_requests: Family<Labels, Counter>,
+    nacks: Family<Labels, Counter>,
+    rtp_retransmitted: Family<Labels, Counter>,
+    retransmissions_not_found: Family<Labels, Counter>,
+    transport_cc_feedback: Family<Labels, Counter>,
     drops: Family<Labels, Counter>,
     handoffs_out: Family<Labels, Counter>,
     handoffs_in: Family<Labels, Counter>,
@@ -60,6 +64,22 @@ impl Metrics {
             "worker_key_frame_requests",
             "Key frame requests from consumers and the API: sent to producers, or merged into one sent (suppressed)",
         );
+        let nacks = counter(
+            "worker_nacks",
+            "Generic NACKs received from consumers' endpoints (direction=in) or sent to producers' (direction=out)",
+        );
+        let rtp_retransmitted = counter(
+            "worker_rtp_retransmitted",
+            "Packets resent to consumers for their NACKs",
+        );
+        let retransmissions_not_found = counter(
+            "worker_retransmissions_not_found",
+            "Packets named by consumers' NACKs that could not be resent",
+        );
+        let transport_cc_feedback = counter(
+            "worker_transport_cc_feedback",
+            "Transport-cc feedback packets sent to producers' endpoints",
+        );
         let drops = counter("worker_drops", "Datagrams dropped, by reason");
         let handoffs_out = counter(
             "worker_handoffs_out",
@@ -91,6 +111,10 @@ impl Metrics {
             rtcp_in,
             rtcp_out,
             key_frame_requests,
+            nacks,
+            rtp_retransmitted,
+            retransmissions_not_found,
+            transport_cc_feedback,
             drops,
             handoffs_out,
             handoffs_in,
@@ -132,6 +156,24 @@ pub(super) async fn scrape(State(s): State<Shared>) -> Result<impl IntoResponse,
             ];
             set(&m.key_frame_requests, &kl, v);
         }
+        for (direction, v) in [("in", st.rtc.nacks_received), ("out", st.rtc.nacks_sent)] {
+            let nl: Labels = vec![
+                ("worker", w.index().to_string()),
+                ("direction", direction.to_string()),
+            ];
+            set(&m.nacks, &nl, v);
+        }
+        set(&m.rtp_retransmitted, &l, st.rtc.rtp_retransmitted);
+        set(
+            &m.retransmissions_not_found,
+            &l,
+            st.rtc.retransmissions_not_found,
+        );
+        set(
+            &m.transport_cc_feedback,
+            &l,
+            st.rtc.transport_cc_feedback_sent,
+        );
         set(&m.handoffs_out, &l, st.rtc.handoffs_out);
         set(&m.handoffs_in, &l, st.rtc.handoffs_in);
         set(&m.io_tx_errors, &l, st.io.tx_errors);

@@ -38,7 +38,10 @@ impl WorkerCore {
                     len
                 });
                 match end {
-                    Some(e) if sent => server.sent(e),
+                    Some(e) if sent => {
+                        server.sent(e);
+                        counters.transport_cc_feedback_sent += 1;
+                    }
                     _ => break,
                 }
             }

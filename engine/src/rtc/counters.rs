@@ -123,6 +123,8 @@ pub struct WorkerCounters {
     pub retransmissions_not_found: u64,
     /// Generic NACKs Sluice sent to producers' endpoints for their missing packets.
     pub nacks_sent: u64,
+    /// Transport-cc feedback packets sent to producers' endpoints.
+    pub transport_cc_feedback_sent: u64,
     /// Drops, indexed as [`DropReason::ALL`].
     pub drops: [u64; DropReason::ALL.len()],
     /// Datagrams this worker handed to another worker that owns their flow.
