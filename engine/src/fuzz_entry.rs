@@ -179,7 +179,14 @@ pub(crate) fn rtcp_packet(p: &RtcpPacket<'_>) {
             let _ = (n.sender_ssrc(), n.media_ssrc());
             assert!(n.lost().count() <= 17 * n.items().count());
         }
-        RtcpPacket::TransportCc(g) | RtcpPacket::AppLayerFeedback(g) => {
+        RtcpPacket::TransportCc(g) => {
+            // A body that parses yields exactly its status count, however its chunks lie.
+            if let Ok(cc) = rtcp::TransportCc::parse(g) {
+                let _ = (cc.base_seq(), cc.reference_time(), cc.feedback_count());
+                assert_eq!(cc.packets().count(), usize::from(cc.status_count()));
+            }
+        }
+        RtcpPacket::AppLayerFeedback(g) => {
             let _ = (
                 g.fmt(),
                 g.sender_ssrc(),
