@@ -380,7 +380,7 @@ impl Handler for Loop {
             }
             Input::Rtcp => self.rtcp_in += 1,
             Input::Bad => self.bad_in += 1,
-            Input::Binding | Input::Dtls => {}
+            Input::Binding | Input::Check | Input::Dtls => {}
         }
     }
 
