@@ -442,7 +442,13 @@ pub fn start(dir: &Path, ports: u16) -> Result<Janus, BenchError> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         match http.get("/info") {
-            Ok(info) if info["plugins"].get(PLUGIN).is_some() => break,
+            Ok(info) if info["plugins"].get(PLUGIN).is_some() => {
+                eprintln!(
+                    "sluice-bench: janus {} (pid {pid}, media address {media_ip})",
+                    info["version_string"].as_str().unwrap_or("?")
+                );
+                break;
+            }
             Ok(info) => {
                 return Err(BenchError::Target(format!(
                     "Janus has no videoroom plugin: {info}"

@@ -6,10 +6,15 @@
 //!   Binding request with USE-CANDIDATE, ICE-CONTROLLING, PRIORITY, MESSAGE-INTEGRITY (the
 //!   server's password, RFC 8445 §7.2.2) and FINGERPRINT, retransmitted every
 //!   [`CHECK_RETRY`] until a verified success response; then a consent check (RFC 7675 §5.1)
-//!   every `consent` interval for as long as the client lives.
+//!   every `consent` interval for as long as the client lives. Binding requests from the server
+//!   (Janus's libnice sends them even in ICE-lite mode, and nominates only on an answered one)
+//!   are verified with the client's own password and answered (RFC 8445 §7.3.1.4); Sluice and
+//!   mediasoup send none.
 //! - DTLS (RFC 5763 §5): the client side, started after the first verified Binding response,
 //!   checking the server's certificate against the fingerprints the API answered. Its keys
-//!   (RFC 5764 §4.2) give the SRTP session.
+//!   (RFC 5764 §4.2) give the SRTP session. Where the server is the DTLS client (a Janus
+//!   publisher's PeerConnection: Janus answers `a=setup:active`), the client is the DTLS server
+//!   instead ([`Offer::dtls_server`]).
 //! - SRTP/SRTCP (RFC 3711): media is protected in the send buffer and unprotected in the
 //!   receive buffer, in place, with no allocation per packet.
 //!

@@ -529,6 +529,10 @@ fn janus_socket(jc: &JanusCtx, index: usize) -> Result<(UdpSocket, Local), Bench
     Ok((sock, local))
 }
 
+/// The publishers' clients, their handles (whose `webrtcup` comes before any subscriber), and
+/// the rooms.
+type JanusPublished = (Vec<ClientSpec>, Vec<u64>, Vec<JanusRoom>);
+
 /// Rooms and publishers: per group a room, per producer a handle that joins as publisher and
 /// publishes our offer. Subscribers come later ([`janus_subscriber`]): Janus offers a feed only
 /// once its publisher's PeerConnection is up. Returns the publishers' clients and handles.
@@ -536,7 +540,7 @@ fn janus_publishers(
     s: &mut janus::Session,
     jc: &JanusCtx,
     shape: &Shape,
-) -> Result<(Vec<ClientSpec>, Vec<u64>, Vec<JanusRoom>), BenchError> {
+) -> Result<JanusPublished, BenchError> {
     let (video, pt) = match jc.media {
         Media::Video => (true, VP8_PT),
         Media::Audio => (false, OPUS_PT),
@@ -625,18 +629,7 @@ fn janus_subscriber(
     let ev = s.message_async(handle, janus::subscribe_body(room, &ids), None)?;
     let offer = janus::jsep_sdp(&ev, "offer")?;
     let by_mid = janus::feeds_by_mid(&ev["plugindata"]["data"]);
-    let mut consumes = Vec::new();
-    for sec in offer.sections.iter().filter(|m| m.port != 0) {
-        let feed = sec
-            .mid
-            .as_deref()
-            .and_then(|mid| by_mid.iter().find(|(m, _)| m == mid))
-            .map(|(_, f)| *f);
-        let producer = feed.and_then(|f| feeds.iter().find(|(_, id)| *id == f).map(|p| p.0));
-        if let (Some(producer), Some(ssrc)) = (producer, sec.ssrc) {
-            consumes.push(Consume { ssrc, producer });
-        }
-    }
+    let consumes = janus_consumes(&offer, &by_mid, feeds);
     if consumes.len() != feeds.len() {
         return Err(BenchError::Target(format!(
             "Janus offered {} of {} streams to subscriber {index}: {ev}",
@@ -658,6 +651,28 @@ fn janus_subscriber(
         consumes,
         joiner,
     })
+}
+
+/// The consumers of a subscriber PC: each live m-section's SSRC (Janus's, from its offer),
+/// and the producer whose feed its mid carries (the `attached` event's `streams`).
+fn janus_consumes(
+    offer: &sdp::Description,
+    by_mid: &[(String, u64)],
+    feeds: &[(u16, u64)],
+) -> Vec<Consume> {
+    let mut consumes = Vec::new();
+    for sec in offer.sections.iter().filter(|m| m.port != 0) {
+        let feed = sec
+            .mid
+            .as_deref()
+            .and_then(|mid| by_mid.iter().find(|(m, _)| m == mid))
+            .map(|(_, f)| *f);
+        let producer = feed.and_then(|f| feeds.iter().find(|(_, id)| *id == f).map(|p| p.0));
+        if let (Some(producer), Some(ssrc)) = (producer, sec.ssrc) {
+            consumes.push(Consume { ssrc, producer });
+        }
+    }
+    consumes
 }
 
 /// Every consumer of the running topology, once the publishers are up: in a mesh each player's
@@ -840,6 +855,7 @@ pub fn run(
             "storm": storm.map(|s| json!({"joiners": s.joiners, "parallel": s.parallel, "storm_s": s.storm_s})),
             "cpu_source": "sum over the SFU's processes of /proc/<pid>/task/*/schedstat run time",
             "mediasoup": "3.8.4",
+            "janus": "Debian package janus (1.1.2 here), videoroom plugin, ICE-lite, HTTP API; see docs/PEERS.md",
         }),
         shape,
         machine: crate::run::machine(),
@@ -1397,6 +1413,42 @@ mod tests {
             rtc: rtc.clone(),
         });
         assert!(validate(&lonely, &rtc).is_err());
+    }
+
+    #[test]
+    fn janus_streams_map_to_producers_by_mid_and_rejected_sections_are_skipped() {
+        let offer = sdp::Description {
+            sections: vec![
+                sdp::Section {
+                    port: 9,
+                    mid: Some("0".into()),
+                    ssrc: Some(111),
+                    ..Default::default()
+                },
+                sdp::Section {
+                    port: 9,
+                    mid: Some("1".into()),
+                    ssrc: Some(222),
+                    ..Default::default()
+                },
+                sdp::Section {
+                    port: 0,
+                    mid: Some("2".into()),
+                    ssrc: Some(333),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        // mid 0 carries feed 70 (producer 4), mid 1 feed 80 (producer 9); mid 2 is rejected.
+        let by_mid = vec![("1".into(), 80), ("0".into(), 70), ("2".into(), 70)];
+        let feeds = [(4u16, 70u64), (9, 80)];
+        let c = janus_consumes(&offer, &by_mid, &feeds);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].ssrc, c[0].producer), (111, 4));
+        assert_eq!((c[1].ssrc, c[1].producer), (222, 9));
+        // A feed that was not asked for gives no consumer.
+        assert!(janus_consumes(&offer, &by_mid, &[(4, 71)]).is_empty());
     }
 
     #[test]

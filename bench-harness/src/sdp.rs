@@ -114,10 +114,10 @@ pub fn parse(sdp: &str) -> Option<Description> {
                 }
             }
             "ssrc-group" => {
-                if let (Some(s), Some(rest)) = (sec, value.strip_prefix("FID ")) {
-                    if let Some(first) = rest.split_ascii_whitespace().next() {
-                        s.ssrc = first.parse().ok().or(s.ssrc);
-                    }
+                if let (Some(s), Some(rest)) = (sec, value.strip_prefix("FID "))
+                    && let Some(first) = rest.split_ascii_whitespace().next()
+                {
+                    s.ssrc = first.parse().ok().or(s.ssrc);
                 }
             }
             "ssrc" => {
