@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Median (min–max) table of sluice-bench WebRTC JSON reports, per scenario and target, and the
 ratios against Sluice: the median of the per-repetition ratios (disturbed repetitions give none,
-as in the JSON's `ratios`) and the ratio of the medians over every repetition.
+as in the JSON's `ratios`) and the ratio of the medians over every repetition. Reports with the
+same file name (one per run folder) are pooled: run-a/am-10x2.json run-b/am-10x2.json → one row.
 
-    python3 medians.py am-10x2.json am-10x8.json ...
+    python3 medians.py run-*/am-10x2.json run-*/am-10x8.json ...
 """
 import json
 import statistics
@@ -27,9 +28,14 @@ def med(v):
 
 rows = []
 ratio_rows = []
+pooled = {}
 for path in sys.argv[1:]:
     r = json.load(open(path))
-    sh = r["shape"]
+    name = path.rsplit("/", 1)[-1]
+    p = pooled.setdefault(name, {"measurements": [], "ratios": []})
+    p["measurements"] += r["measurements"]
+    p["ratios"] += r["ratios"]
+for path, r in pooled.items():
     ms = r["measurements"]
     targets = []
     for m in ms:
