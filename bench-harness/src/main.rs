@@ -8,9 +8,9 @@
 //! their reading live in docs/BENCHMARKS.md, never in tests.
 //!
 //! `sluice-bench audio-match | video-room | join-storm` simulate many WebRTC clients in one
-//! thread (ICE, DTLS, SRTP, RTCP receiver reports) against `--target sluice,mediasoup`, and
-//! report per target and the ratios between them (`rtc_client`, `rtc_load`, `rtc_run`,
-//! `mediasoup`).
+//! thread (ICE, DTLS, SRTP, RTCP receiver reports) against `--target sluice,mediasoup,janus`,
+//! and report per target and the ratios between them (`rtc_client`, `rtc_load`, `rtc_run`,
+//! `mediasoup`; `janus` drives Janus's videoroom over its HTTP API with the SDP of `sdp`).
 //!
 //! Files: `cli` (flags), `stamp` (packet format), `load` (sender and receiver threads), `cpu`
 //! (`/proc` accounting), `sluice` (starting Sluice, driving its API), `floor` (the minimal

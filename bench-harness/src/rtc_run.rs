@@ -6,7 +6,16 @@
 //! producers, consumers), start the load thread (ICE, DTLS, then media), let the warm-up pass,
 //! then measure the window: CPU of every SFU process from `/proc` (`cpu.rs`), the load thread's
 //! own CPU, and what every receiver got. A join storm opens a second window in which K more
-//! clients join at once. The load generator's saturation (its thread above
+//! clients join at once.
+//!
+//! Janus has no v1 API: per group a videoroom room, per producer a publisher PeerConnection
+//! whose SDP offer the harness writes, and — only once every publisher's PeerConnection is up
+//! (`webrtcup`; Janus refuses subscriptions to a feed before that) — per receiving client one
+//! subscriber PeerConnection for all the feeds it consumes (Janus 1.x multistream), answering
+//! Janus's offer; those subscriber clients join the running load thread through its channel.
+//! See `janus.rs`, `sdp.rs` and docs/PEERS.md.
+//!
+//! The load generator's saturation (its thread above
 //! [`MAX_HARNESS_UTIL`] % of a core, or pacing late by more than [`rtc_load::MAX_LAG`]) stops
 //! the run: the figures would then describe the generator, not the SFU.
 
