@@ -379,7 +379,18 @@ pub fn start(dir: &Path, ports: u16) -> Result<Janus, BenchError> {
         )));
     }
     let http_port = target::free_tcp_port()?;
-    let (lo, hi) = target::free_udp_range(ports.max(16))?;
+    // The range is probed on loopback (Janus binds the veth address, whose ports are the same
+    // kernel's); another process's burst of sockets can fill every probe for a moment, so the
+    // probe is repeated before giving up (seen once on this machine, during a join storm).
+    let mut range = target::free_udp_range(ports.max(16));
+    for _ in 0..5 {
+        if range.is_ok() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(500));
+        range = target::free_udp_range(ports.max(16));
+    }
+    let (lo, hi) = range?;
     // Janus's log level: 3 (warnings) unless SLUICE_BENCH_JANUS_DEBUG says otherwise (4 is
     // Janus's usual verbosity, 5+ shows ICE and DTLS); its log goes to the log file.
     let debug_level = std::env::var("SLUICE_BENCH_JANUS_DEBUG")
