@@ -165,6 +165,8 @@ pub struct PlainArgs {
 pub enum TargetKind {
     Sluice,
     Mediasoup,
+    /// Janus 1.1.2's videoroom (`bench-harness/peers/janus/`; needs root for its veth).
+    Janus,
 }
 
 impl TargetKind {
@@ -172,6 +174,7 @@ impl TargetKind {
         match self {
             Self::Sluice => "sluice",
             Self::Mediasoup => "mediasoup",
+            Self::Janus => "janus",
         }
     }
 }
@@ -202,6 +205,10 @@ pub struct RtcArgs {
     /// (`MEDIASOUP_WORKER_BIN`) come from `setup.sh`.
     #[arg(long)]
     pub mediasoup_dir: Option<PathBuf>,
+    /// Directory of the Janus peer's `start.sh` and `netns.sh` [default:
+    /// bench-harness/peers/janus of this source tree].
+    #[arg(long)]
+    pub janus_dir: Option<PathBuf>,
     /// Write every figure as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -8,9 +8,9 @@
 //! their reading live in docs/BENCHMARKS.md, never in tests.
 //!
 //! `sluice-bench audio-match | video-room | join-storm` simulate many WebRTC clients in one
-//! thread (ICE, DTLS, SRTP, RTCP receiver reports) against `--target sluice,mediasoup`, and
-//! report per target and the ratios between them (`rtc_client`, `rtc_load`, `rtc_run`,
-//! `mediasoup`).
+//! thread (ICE, DTLS, SRTP, RTCP receiver reports) against `--target sluice,mediasoup,janus`,
+//! and report per target and the ratios between them (`rtc_client`, `rtc_load`, `rtc_run`,
+//! `mediasoup`; `janus` drives Janus's videoroom over its HTTP API with the SDP of `sdp`).
 //!
 //! `sluice-bench knee` raises one size of `audio-match` or `video-room` until loss or p99 passes
 //! its limit and reports per target the most consumers one core carried (`knee`).
@@ -29,6 +29,7 @@ mod cli;
 mod cpu;
 mod error;
 mod floor;
+mod janus;
 mod kdrops;
 mod knee;
 mod load;
@@ -39,6 +40,7 @@ mod rtc_client;
 mod rtc_load;
 mod rtc_run;
 mod run;
+mod sdp;
 mod sluice;
 mod srtp;
 mod stamp;

@@ -6,10 +6,15 @@
 //!   Binding request with USE-CANDIDATE, ICE-CONTROLLING, PRIORITY, MESSAGE-INTEGRITY (the
 //!   server's password, RFC 8445 §7.2.2) and FINGERPRINT, retransmitted every
 //!   [`CHECK_RETRY`] until a verified success response; then a consent check (RFC 7675 §5.1)
-//!   every `consent` interval for as long as the client lives.
+//!   every `consent` interval for as long as the client lives. Binding requests from the server
+//!   (Janus's libnice sends them even in ICE-lite mode, and nominates only on an answered one)
+//!   are verified with the client's own password and answered (RFC 8445 §7.3.1.4); Sluice and
+//!   mediasoup send none.
 //! - DTLS (RFC 5763 §5): the client side, started after the first verified Binding response,
 //!   checking the server's certificate against the fingerprints the API answered. Its keys
-//!   (RFC 5764 §4.2) give the SRTP session.
+//!   (RFC 5764 §4.2) give the SRTP session. Where the server is the DTLS client (a Janus
+//!   publisher's PeerConnection: Janus answers `a=setup:active`), the client is the DTLS server
+//!   instead ([`Offer::dtls_server`]).
 //! - SRTP/SRTCP (RFC 3711): media is protected in the send buffer and unprotected in the
 //!   receive buffer, in place, with no allocation per packet.
 //!
@@ -26,7 +31,9 @@ use sluice_engine::crypto::dtls::{
 use sluice_engine::crypto::srtp::SrtpSession;
 use sluice_engine::net::SockId;
 use sluice_engine::wire::demux::{PacketKind, classify};
-use sluice_engine::wire::stun::{Class, IntegrityKey, METHOD_BINDING, MessageWriter, StunMessage};
+use sluice_engine::wire::stun::{
+    Class, IntegrityKey, METHOD_BINDING, MessageWriter, StunMessage, write_binding_success,
+};
 
 /// Retransmission interval of an unanswered connectivity check.
 pub const CHECK_RETRY: Duration = Duration::from_millis(100);
@@ -41,6 +48,10 @@ pub struct Offer {
     pub ufrag: String,
     pub password: String,
     pub fingerprints: Vec<DtlsFingerprint>,
+    /// The client answers the server's ClientHello instead of sending one: a Janus publisher's
+    /// PeerConnection, where Janus answered the client's `a=setup:actpass` with `active`
+    /// (RFC 5763 §5). `false` for the v1 API, whose `connect` says `role: client`.
+    pub dtls_server: bool,
 }
 
 impl Offer {
@@ -59,8 +70,21 @@ impl Offer {
             password: t["iceParameters"]["password"].as_str()?.to_string(),
             fingerprints: serde_json::from_value(t["dtlsParameters"]["fingerprints"].clone())
                 .ok()?,
+            dtls_server: false,
         })
     }
+}
+
+/// The ICE ufrag of client `index`: the USERNAME of its checks is `<server ufrag>:<this>`
+/// (RFC 8445 §7.2.2), and an SDP the client writes announces the same.
+pub fn local_ufrag(index: usize) -> String {
+    format!("bench{index:06}")
+}
+
+/// The ICE password of client `index` (RFC 8839 §5.4: 22 to 256 ice-chars), announced in the
+/// SDP the client writes: the server signs its own checks with it.
+pub fn local_password(index: usize) -> String {
+    format!("sluicebenchpwd{index:018}")
 }
 
 /// Where a client is.
@@ -81,6 +105,8 @@ pub enum Phase {
 pub enum Input {
     /// A verified Binding success response.
     Binding,
+    /// A verified Binding request from the server, answered.
+    Check,
     /// DTLS, fed to the handshake.
     Dtls,
     /// SRTP that decrypted: the RTP packet is `data[..len]`.
@@ -98,6 +124,9 @@ pub struct Client {
     pub remote: SocketAddr,
     username: Vec<u8>,
     remote_key: IntegrityKey,
+    /// Our password: the key of the server's own checks, when it sends any (Janus's libnice
+    /// does, even as ICE-lite, and nominates only once one is answered).
+    local_key: IntegrityKey,
     tid: [u8; 12],
     next_tid: u64,
     next_check: Instant,
@@ -124,15 +153,20 @@ impl Client {
         let dtls = DtlsTransport::new(
             certificate,
             &DtlsConfig::default(),
-            DtlsSide::Client,
+            if offer.dtls_server {
+                DtlsSide::Server
+            } else {
+                DtlsSide::Client
+            },
             fps,
             now,
         );
         Ok(Self {
             sock,
             remote: offer.remote,
-            username: format!("{}:bench{index:06}", offer.ufrag).into_bytes(),
+            username: format!("{}:{}", offer.ufrag, local_ufrag(index)).into_bytes(),
             remote_key: IntegrityKey::new(offer.password.as_bytes()),
+            local_key: IntegrityKey::new(local_password(index).as_bytes()),
             tid: [0; 12],
             next_tid: (index as u64) << 32,
             next_check: now,
@@ -218,6 +252,30 @@ impl Client {
     pub fn handle(&mut self, now: Instant, data: &mut [u8], out: &mut impl FnMut(&[u8])) -> Input {
         match classify(data) {
             PacketKind::Stun => {
+                if let Ok(m) = StunMessage::parse(data)
+                    && m.is_binding_request()
+                {
+                    // RFC 8445 §7.3: a check from the server; answer it (§7.3.1.4), from the
+                    // address it came to, mapping the address it came from.
+                    if m.verify_fingerprint().is_err()
+                        || m.verify_integrity(&self.local_key).is_err()
+                    {
+                        return Input::Bad;
+                    }
+                    let mut buf = [0u8; 128];
+                    return match write_binding_success(
+                        &mut buf,
+                        m.transaction_id(),
+                        self.remote,
+                        &self.local_key,
+                    ) {
+                        Ok(n) => {
+                            out(&buf[..n]);
+                            Input::Check
+                        }
+                        Err(_) => Input::Bad,
+                    };
+                }
                 let ok = StunMessage::parse(data).is_ok_and(|m| {
                     m.class() == Class::SuccessResponse
                         && *m.transaction_id() == self.tid

@@ -344,7 +344,7 @@ impl Handler for Loop {
             }
             Input::Rtcp => self.rtcp_in += 1,
             Input::Bad => self.bad_in += 1,
-            Input::Binding | Input::Dtls => self.next_due = now,
+            Input::Binding | Input::Check | Input::Dtls => self.next_due = now,
         }
     }
 

@@ -6,12 +6,21 @@
 //! producers, consumers), start the load thread (ICE, DTLS, then media), let the warm-up pass,
 //! then measure the window: CPU of every SFU process from `/proc` (`cpu.rs`), the load thread's
 //! own CPU, and what every receiver got. A join storm opens a second window in which K more
-//! clients join at once. The load generator's saturation (its thread above
+//! clients join at once.
+//!
+//! Janus has no v1 API: per group a videoroom room, per producer a publisher PeerConnection
+//! whose SDP offer the harness writes, and — only once every publisher's PeerConnection is up
+//! (`webrtcup`; Janus refuses subscriptions to a feed before that) — per receiving client one
+//! subscriber PeerConnection for all the feeds it consumes (Janus 1.x multistream), answering
+//! Janus's offer; those subscriber clients join the running load thread through its channel.
+//! See `janus.rs`, `sdp.rs` and docs/PEERS.md.
+//!
+//! The load generator's saturation (its thread above
 //! [`MAX_HARNESS_UTIL`] % of a core, or pacing late by more than [`rtc_load::MAX_LAG`]) stops
 //! the run: the figures would then describe the generator, not the SFU.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -19,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use sluice_engine::crypto::dtls::{DtlsCertificate, DtlsParameters, DtlsRole};
+use sluice_engine::crypto::dtls::{DtlsCertificate, DtlsFingerprint, DtlsParameters, DtlsRole};
 use sluice_engine::io::socket;
 
 use crate::cli::{AudioMatchArgs, JoinStormArgs, RtcArgs, TargetKind, VideoRoomArgs};
@@ -27,14 +36,15 @@ use crate::cpu::{self, CpuDelta, ProcSnapshot};
 use crate::error::BenchError;
 use crate::kdrops::{DropSnapshot, KernelDrops};
 use crate::report::{LatencySummary, Spread, loss_pct, per_packet, util_pct};
-use crate::rtc_client::{Offer, Phase};
+use crate::rtc_client::{Offer, Phase, local_ufrag};
 use crate::rtc_load::{
     self, ClientSpec, Consume, Media, MediaPlan, PHASE_DRAIN, PHASE_STORM, PHASE_WINDOW, Produce,
     RtcControl, RtcReport,
 };
+use crate::sdp::{self, Local, Track};
 use crate::sluice::{self, Api, io_flag};
 use crate::target::TargetProcess;
-use crate::{floor, mediasoup};
+use crate::{floor, janus, mediasoup};
 
 /// Load thread CPU above which its figures are refused.
 pub const MAX_HARNESS_UTIL: f64 = 90.0;
@@ -207,10 +217,18 @@ pub struct RtcReportOut {
     pub ratio_spread: Value,
 }
 
+/// How the harness builds a target's topology.
+enum Control {
+    /// The v1 API (Sluice, the mediasoup peer).
+    V1(Api),
+    /// Janus's HTTP API and the address it announces (`janus.rs`).
+    Janus { http: janus::Http, media_ip: IpAddr },
+}
+
 /// A started target: its process (stopped on drop), API, and the pids to account.
 struct Running {
     process: TargetProcess,
-    api: Api,
+    control: Control,
     pids: Vec<u32>,
 }
 
@@ -230,7 +248,7 @@ fn start_target(kind: TargetKind, a: &RtcArgs, clients: usize) -> Result<Running
             let pid = s.process.pid();
             Ok(Running {
                 process: s.process,
-                api: s.api,
+                control: Control::V1(s.api),
                 pids: vec![pid],
             })
         }
@@ -242,8 +260,21 @@ fn start_target(kind: TargetKind, a: &RtcArgs, clients: usize) -> Result<Running
             let m = mediasoup::start(&dir, a.workers, (clients + 16) as u16)?;
             Ok(Running {
                 process: m.process,
-                api: m.api,
+                control: Control::V1(m.api),
                 pids: m.pids,
+            })
+        }
+        TargetKind::Janus => {
+            let dir = a.janus_dir.clone().unwrap_or_else(janus::default_dir);
+            let j = janus::start(&dir, (clients * 2 + 16) as u16)?;
+            let pid = j.process.pid();
+            Ok(Running {
+                process: j.process,
+                control: Control::Janus {
+                    http: j.http,
+                    media_ip: j.media_ip,
+                },
+                pids: vec![pid],
             })
         }
     }
@@ -482,6 +513,245 @@ fn join(
     Ok(start)
 }
 
+/// Index of the subscriber PeerConnection of the client numbered `client` (Janus: a player has
+/// a publisher PC and a subscriber PC, two ICE agents with ufrags of their own).
+const JANUS_SUBSCRIBER_BASE: usize = 1_000_000;
+/// Payload types of the publishers' offers (Janus answers with the same).
+const OPUS_PT: u8 = 111;
+const VP8_PT: u8 = 96;
+
+/// What every Janus PeerConnection of a run shares.
+#[derive(Clone)]
+struct JanusCtx {
+    http: janus::Http,
+    media_ip: IpAddr,
+    fingerprint: DtlsFingerprint,
+    media: Media,
+}
+
+/// A room and its publishers: (producer index, Janus feed id).
+#[derive(Clone, Debug)]
+struct JanusRoom {
+    room: u64,
+    feeds: Vec<(u16, u64)>,
+}
+
+/// A client socket on Janus's media address, and our side of its SDP.
+fn janus_socket(jc: &JanusCtx, index: usize) -> Result<(UdpSocket, Local), BenchError> {
+    let sock = socket::bind_udp(janus::client_addr(jc.media_ip), false)
+        .map_err(|e| BenchError::io(format!("bind {}", jc.media_ip), e))?;
+    let candidate = sock
+        .local_addr()
+        .map_err(|e| BenchError::io("local address", e))?;
+    let local = Local {
+        ufrag: local_ufrag(index),
+        pwd: crate::rtc_client::local_password(index),
+        fingerprint: jc.fingerprint.clone(),
+        candidate,
+        session_id: index as u64 + 1,
+    };
+    Ok((sock, local))
+}
+
+/// The publishers' clients, their handles (whose `webrtcup` comes before any subscriber), and
+/// the rooms.
+type JanusPublished = (Vec<ClientSpec>, Vec<u64>, Vec<JanusRoom>);
+
+/// Rooms and publishers: per group a room, per producer a handle that joins as publisher and
+/// publishes our offer. Subscribers come later ([`janus_subscriber`]): Janus offers a feed only
+/// once its publisher's PeerConnection is up. Returns the publishers' clients and handles.
+fn janus_publishers(
+    s: &mut janus::Session,
+    jc: &JanusCtx,
+    shape: &Shape,
+) -> Result<JanusPublished, BenchError> {
+    let (video, pt) = match jc.media {
+        Media::Video => (true, VP8_PT),
+        Media::Audio => (false, OPUS_PT),
+    };
+    let per_group = shape.producers_per_group + shape.listeners_per_group;
+    let mut clients = Vec::new();
+    let mut handles = Vec::new();
+    let mut rooms = Vec::new();
+    let admin = s.attach()?;
+    for g in 0..shape.groups {
+        let room = (u64::from(std::process::id()) << 20) + (g as u64) + 1;
+        s.message_sync(
+            admin,
+            janus::create_room_body(room, shape.producers_per_group + 1, video),
+        )?;
+        let mut feeds = Vec::new();
+        for k in 0..shape.producers_per_group {
+            let index = g * shape.producers_per_group + k;
+            let client = g * per_group + k;
+            let (sock, local) = janus_socket(jc, client)?;
+            let handle = s.attach()?;
+            let ev = s.message_async(
+                handle,
+                json!({"request": "join", "ptype": "publisher", "room": room,
+                       "display": format!("bench-{index}")}),
+                None,
+            )?;
+            let feed = ev["plugindata"]["data"]["id"]
+                .as_u64()
+                .ok_or_else(|| BenchError::Target(format!("join without a feed id: {ev}")))?;
+            let ssrc = ssrc_of(index);
+            let offer = sdp::publisher_offer(
+                &local,
+                Track {
+                    video,
+                    payload_type: pt,
+                    ssrc,
+                },
+            );
+            let ev = s.message_async(
+                handle,
+                json!({"request": "publish"}),
+                Some(json!({"type": "offer", "sdp": offer})),
+            )?;
+            let answer = janus::jsep_sdp(&ev, "answer")?;
+            let answered_pt = answer
+                .sections
+                .first()
+                .and_then(|m| m.payload_types.first().copied())
+                .filter(|_| answer.sections.first().is_some_and(|m| m.port != 0))
+                .ok_or_else(|| BenchError::Target(format!("Janus rejected the track: {ev}")))?;
+            clients.push(ClientSpec {
+                index: client,
+                sock,
+                offer: janus::offer_of(&answer, handle)?,
+                produce: Some(Produce {
+                    index: index as u16,
+                    ssrc,
+                    payload_type: answered_pt,
+                    media: jc.media,
+                }),
+                consumes: Vec::new(),
+                joiner: false,
+            });
+            handles.push(handle);
+            feeds.push((index as u16, feed));
+        }
+        rooms.push(JanusRoom { room, feeds });
+    }
+    Ok((clients, handles, rooms))
+}
+
+/// One subscriber PeerConnection for every stream of `feeds` (Janus 1.x multistream): join,
+/// read Janus's offer and which feed each mid carries, answer, `start`.
+fn janus_subscriber(
+    s: &mut janus::Session,
+    jc: &JanusCtx,
+    room: u64,
+    feeds: &[(u16, u64)],
+    index: usize,
+    joiner: bool,
+) -> Result<ClientSpec, BenchError> {
+    let (sock, local) = janus_socket(jc, index)?;
+    let handle = s.attach()?;
+    let ids: Vec<u64> = feeds.iter().map(|f| f.1).collect();
+    let ev = s.message_async(handle, janus::subscribe_body(room, &ids), None)?;
+    let offer = janus::jsep_sdp(&ev, "offer")?;
+    let by_mid = janus::feeds_by_mid(&ev["plugindata"]["data"]);
+    let consumes = janus_consumes(&offer, &by_mid, feeds);
+    if consumes.len() != feeds.len() {
+        return Err(BenchError::Target(format!(
+            "Janus offered {} of {} streams to subscriber {index}: {ev}",
+            consumes.len(),
+            feeds.len()
+        )));
+    }
+    let answer = sdp::subscriber_answer(&local, &offer);
+    s.message_async(
+        handle,
+        json!({"request": "start"}),
+        Some(json!({"type": "answer", "sdp": answer})),
+    )?;
+    Ok(ClientSpec {
+        index,
+        sock,
+        offer: janus::offer_of(&offer, handle)?,
+        produce: None,
+        consumes,
+        joiner,
+    })
+}
+
+/// The consumers of a subscriber PC: each live m-section's SSRC (Janus's, from its offer),
+/// and the producer whose feed its mid carries (the `attached` event's `streams`).
+fn janus_consumes(
+    offer: &sdp::Description,
+    by_mid: &[(String, u64)],
+    feeds: &[(u16, u64)],
+) -> Vec<Consume> {
+    let mut consumes = Vec::new();
+    for sec in offer.sections.iter().filter(|m| m.port != 0) {
+        let feed = sec
+            .mid
+            .as_deref()
+            .and_then(|mid| by_mid.iter().find(|(m, _)| m == mid))
+            .map(|(_, f)| *f);
+        let producer = feed.and_then(|f| feeds.iter().find(|(_, id)| *id == f).map(|p| p.0));
+        if let (Some(producer), Some(ssrc)) = (producer, sec.ssrc) {
+            consumes.push(Consume { ssrc, producer });
+        }
+    }
+    consumes
+}
+
+/// Every consumer of the running topology, once the publishers are up: in a mesh each player's
+/// subscriber PC takes the other players' feeds, else each listener takes them all.
+fn janus_subscribers(
+    s: &mut janus::Session,
+    jc: &JanusCtx,
+    shape: &Shape,
+    rooms: &[JanusRoom],
+    tx: &mpsc::Sender<ClientSpec>,
+) -> Result<(), BenchError> {
+    let per_group = shape.producers_per_group + shape.listeners_per_group;
+    for (g, r) in rooms.iter().enumerate() {
+        for m in 0..per_group {
+            let client = g * per_group + m;
+            let (index, feeds): (usize, Vec<(u16, u64)>) = if m < shape.producers_per_group {
+                if !shape.mesh {
+                    continue;
+                }
+                let own = r.feeds[m].0;
+                (
+                    JANUS_SUBSCRIBER_BASE + client,
+                    r.feeds.iter().copied().filter(|f| f.0 != own).collect(),
+                )
+            } else {
+                (client, r.feeds.clone())
+            };
+            let spec = janus_subscriber(s, jc, r.room, &feeds, index, false)?;
+            tx.send(spec)
+                .map_err(|_| BenchError::Target("load thread gone".into()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A joiner of a join storm against Janus: one subscriber PC for all of a room's feeds, on the
+/// storm thread's own session.
+fn join_janus(
+    session: &mut Option<janus::Session>,
+    jc: &JanusCtx,
+    room: &JanusRoom,
+    index: usize,
+    tx: &mpsc::Sender<ClientSpec>,
+) -> Result<Instant, BenchError> {
+    let start = Instant::now();
+    let s = match session {
+        Some(s) => s,
+        None => session.insert(janus::Session::create(&jc.http)?),
+    };
+    let spec = janus_subscriber(s, jc, room.room, &room.feeds, index, true)?;
+    tx.send(spec)
+        .map_err(|_| BenchError::Target("load thread gone".into()))?;
+    Ok(start)
+}
+
 fn media_plan(a: &RtcArgs) -> MediaPlan {
     MediaPlan {
         audio_rate: a.audio_rate,
@@ -609,6 +879,7 @@ pub fn run(
             "storm": storm.map(|s| json!({"joiners": s.joiners, "parallel": s.parallel, "storm_s": s.storm_s})),
             "cpu_source": "sum over the SFU's processes of /proc/<pid>/task/*/schedstat run time",
             "mediasoup": "3.8.4",
+            "janus": "Debian package janus (1.1.2 here), videoroom plugin, ICE-lite, HTTP API; see docs/PEERS.md",
         }),
         shape,
         machine: crate::run::machine(),
@@ -659,6 +930,18 @@ fn spread_of(r: &[RtcRatios]) -> Value {
     Value::Object(out)
 }
 
+/// What a joiner needs of the running topology.
+enum Topo {
+    V1 {
+        api: Api,
+        groups: Vec<(Group, Vec<(u16, String)>)>,
+    },
+    Janus {
+        jc: JanusCtx,
+        rooms: Vec<JanusRoom>,
+    },
+}
+
 /// What stays the same for every target of a run.
 struct Ctx<'a> {
     shape: &'a Shape,
@@ -673,13 +956,44 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     let (shape, a, storm, dtls, core) = (cx.shape, cx.a, cx.storm, cx.dtls, cx.core);
     let mut t = start_target(kind, a, shape.clients() + shape.joiners)?;
     let (_, rss0) = mem(&t.pids);
-    let built = build(&t.api, shape, dtls)?;
+    let media = if shape.media == "video" {
+        Media::Video
+    } else {
+        Media::Audio
+    };
+    // Janus: its build session, and the publishers' handles whose `webrtcup` comes first.
+    let mut janus_build = None;
+    let (clients, topo) = match &t.control {
+        Control::V1(api) => {
+            let b = build(api, shape, dtls)?;
+            (
+                b.clients,
+                Topo::V1 {
+                    api: api.clone(),
+                    groups: b.groups,
+                },
+            )
+        }
+        Control::Janus { http, media_ip } => {
+            let jc = JanusCtx {
+                http: http.clone(),
+                media_ip: *media_ip,
+                fingerprint: cx.cert.local_parameters().fingerprints[0].clone(),
+                media,
+            };
+            let mut s = janus::Session::create(http)?;
+            let (clients, handles, rooms) = janus_publishers(&mut s, &jc, shape)?;
+            janus_build = Some((s, handles));
+            (clients, Topo::Janus { jc, rooms })
+        }
+    };
     let epoch = Instant::now();
     let ctl = Arc::new(RtcControl::default());
     let (join_tx, join_rx) = mpsc::channel();
     // Joiners run in a load thread of their own: their DTLS handshakes (ECDHE, signatures) would
     // otherwise hold up the running flows' pacing in the base thread.
-    let (_no_joiners_tx, no_joiners) = mpsc::channel();
+    // The base thread's own late arrivals: Janus's subscribers, made once the publishers are up.
+    let (late_tx, late_rx) = mpsc::channel();
     let joiner_thread = match storm {
         Some(_) => Some(rtc_load::spawn(
             rtc_load::LoadSetup {
@@ -696,14 +1010,24 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         None => None,
     };
     let setup = rtc_load::LoadSetup {
-        clients: built.clients,
-        joiners: no_joiners,
+        clients,
+        joiners: late_rx,
         producers: shape.producers(),
         plan: media_plan(a),
         cert: cx.cert.clone(),
         epoch,
     };
     let lt = rtc_load::spawn(setup, ctl.clone(), core)?;
+    if let (Some((s, handles)), Topo::Janus { jc, rooms }) = (&mut janus_build, &topo) {
+        let subscribed = s
+            .wait_webrtcup(handles)
+            .and_then(|()| janus_subscribers(s, jc, shape, rooms, &late_tx));
+        if let Err(e) = subscribed {
+            ctl.stop.store(true, Ordering::Relaxed);
+            let _ = lt.join();
+            return Err(e);
+        }
+    }
     thread::sleep(Duration::from_secs_f64(a.warmup));
     t.process.check_alive()?;
     ctl.phase.store(PHASE_WINDOW, Ordering::Relaxed);
@@ -725,27 +1049,31 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
         let ts0 = Instant::now();
         let q0 = snapshots(&t.pids)?;
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let groups = Arc::new(built.groups);
+        let topo = Arc::new(topo);
         let base = shape.clients();
         let workers: Vec<_> = (0..s.parallel.clamp(1, s.joiners.max(1)))
             .map(|_| {
-                let (api, dtls, groups, next, tx) = (
-                    t.api.clone(),
-                    dtls.clone(),
-                    groups.clone(),
-                    next.clone(),
-                    join_tx.clone(),
-                );
+                let (topo, dtls, next, tx) =
+                    (topo.clone(), dtls.clone(), next.clone(), join_tx.clone());
                 let joiners = s.joiners;
                 thread::spawn(move || {
                     let mut starts = Vec::new();
                     let mut errors = Vec::new();
+                    let mut session = None;
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
                         if k >= joiners {
                             break;
                         }
-                        match join(&api, &dtls, &groups[k % groups.len()], base + k, &tx) {
+                        let joined = match &*topo {
+                            Topo::V1 { api, groups } => {
+                                join(api, &dtls, &groups[k % groups.len()], base + k, &tx)
+                            }
+                            Topo::Janus { jc, rooms } => {
+                                join_janus(&mut session, jc, &rooms[k % rooms.len()], base + k, &tx)
+                            }
+                        };
+                        match joined {
                             Ok(at) => starts.push((base + k, at)),
                             Err(e) => errors.push(e.to_string()),
                         }
@@ -1118,6 +1446,7 @@ mod tests {
             io: crate::cli::IoChoice::Mmsg,
             sluice_bin: None,
             mediasoup_dir: None,
+            janus_dir: None,
             json: None,
             repeat: 1,
             drain_ms: 0,
@@ -1159,6 +1488,42 @@ mod tests {
             rtc: rtc.clone(),
         });
         assert!(validate(&lonely, &rtc).is_err());
+    }
+
+    #[test]
+    fn janus_streams_map_to_producers_by_mid_and_rejected_sections_are_skipped() {
+        let offer = sdp::Description {
+            sections: vec![
+                sdp::Section {
+                    port: 9,
+                    mid: Some("0".into()),
+                    ssrc: Some(111),
+                    ..Default::default()
+                },
+                sdp::Section {
+                    port: 9,
+                    mid: Some("1".into()),
+                    ssrc: Some(222),
+                    ..Default::default()
+                },
+                sdp::Section {
+                    port: 0,
+                    mid: Some("2".into()),
+                    ssrc: Some(333),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        // mid 0 carries feed 70 (producer 4), mid 1 feed 80 (producer 9); mid 2 is rejected.
+        let by_mid = vec![("1".into(), 80), ("0".into(), 70), ("2".into(), 70)];
+        let feeds = [(4u16, 70u64), (9, 80)];
+        let c = janus_consumes(&offer, &by_mid, &feeds);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].ssrc, c[0].producer), (111, 4));
+        assert_eq!((c[1].ssrc, c[1].producer), (222, 9));
+        // A feed that was not asked for gives no consumer.
+        assert!(janus_consumes(&offer, &by_mid, &[(4, 71)]).is_empty());
     }
 
     #[test]

@@ -16,9 +16,12 @@
 #   benchmark (--debug-level 4 for Janus's usual verbosity).
 #
 #   start.sh [--http PORT] [--rtp-ports LO-HI] [--dir DIR] [--debug-level N] [--full-ice]
-#            [--event-loops N] [--print-config]
+#            [--event-loops N] [--session-timeout S] [--print-config]
 # --event-loops N: Janus's static event loops instead of one thread per handle (default: Janus's
-# default, a thread per handle). --print-config: write the config, print its folder, exit.
+# default, a thread per handle). JANUS_LIBNICE_DEBUG=1 in the environment adds libnice's own
+# debug log (ICE checks as they arrive). --session-timeout S: seconds without a request before Janus drops
+# a session (default 60; sluice-bench passes 0, never: its build session is idle during a run's
+# window, and a benchmark must not lose its PeerConnections to the clock). --print-config: write the config, print its folder, exit.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 http_port=8088
@@ -27,6 +30,7 @@ dir="$here/run"
 debug_level=3
 ice_lite=true
 event_loops=""
+session_timeout=60
 print_only=false
 dev="${JANUS_VETH:-sluicej0}"
 while [ $# -gt 0 ]; do
@@ -37,11 +41,13 @@ while [ $# -gt 0 ]; do
     --debug-level) debug_level="$2"; shift 2 ;;
     --full-ice) ice_lite=false; shift ;;
     --event-loops) event_loops="$2"; shift 2 ;;
+    --session-timeout) session_timeout="$2"; shift 2 ;;
     --print-config) print_only=true; shift ;;
     *) echo "start.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 case "$http_port" in ''|*[!0-9]*) echo "start.sh: --http takes a port" >&2; exit 2 ;; esac
+case "$session_timeout" in ''|*[!0-9]*) echo "start.sh: --session-timeout takes seconds" >&2; exit 2 ;; esac
 [[ "$rtp_ports" =~ ^[0-9]+-[0-9]+$ ]] || { echo "start.sh: --rtp-ports takes LO-HI" >&2; exit 2; }
 command -v janus >/dev/null || { echo "start.sh: janus is not installed; run setup.sh" >&2; exit 1; }
 media_ip="$(ip -4 -o addr show dev "$dev" 2>/dev/null | awk '{print $4}' | cut -d/ -f1)"
@@ -70,7 +76,7 @@ general: {
 	debug_level = $debug_level
 	server_name = "sluice-bench-janus"
 	interface = "$media_ip"
-	session_timeout = 60
+	session_timeout = $session_timeout
 	${event_loops:+event_loops = $event_loops}
 }
 certificates: {
@@ -119,4 +125,4 @@ CFG
 
 if $print_only; then echo "$dir/etc"; exit 0; fi
 echo "{\"event\":\"starting\",\"sfu\":\"janus\",\"pid\":$$,\"http\":\"127.0.0.1:$http_port\",\"mediaIp\":\"$media_ip\",\"config\":\"$dir/etc\"}"
-exec janus -C "$dir/etc/janus.jcfg" -F "$dir/etc" -o
+exec janus -C "$dir/etc/janus.jcfg" -F "$dir/etc" -o ${JANUS_LIBNICE_DEBUG:+--libnice-debug}
