@@ -1109,7 +1109,10 @@ fn measure(kind: TargetKind, repeat: usize, cx: &Ctx<'_>) -> Result<RtcMeasureme
     thread::sleep(Duration::from_millis(a.drain_ms));
     // Before the load thread closes the clients' sockets.
     let k1 = DropSnapshot::read(&t.pids);
-    let sfu_counters = sluice::worker_totals(&t.api).ok();
+    let sfu_counters = match &t.control {
+        Control::V1(api) => sluice::worker_totals(api).ok(),
+        Control::Janus { .. } => None,
+    };
     ctl.stop.store(true, Ordering::Relaxed);
     let mut r = lt.join()?;
     if let Some(j) = joiner_thread {
