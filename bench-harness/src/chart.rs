@@ -63,12 +63,7 @@ pub fn render(reports: &[Value], out: &Path) -> Result<(), BenchError> {
             "p99 one-way latency, µs",
         ),
     ];
-    let colors = [
-        RGBColor(0xd6, 0x27, 0x28),
-        RGBColor(0x1f, 0x77, 0xb4),
-        RGBColor(0x2c, 0xa0, 0x2c),
-    ];
-    for (area, metric, label) in panels {
+    for (i, (area, metric, label)) in panels.into_iter().enumerate() {
         let series = points(reports, metric);
         let xmax = series.values().flatten().map(|p| p.0).fold(1.0, f64::max);
         let ymax = series.values().flatten().map(|p| p.1).fold(1.0, f64::max);
@@ -84,8 +79,8 @@ pub fn render(reports: &[Value], out: &Path) -> Result<(), BenchError> {
             .x_desc("forwarded packets/s")
             .draw()
             .map_err(err)?;
-        for (i, (target, pts)) in series.iter().enumerate() {
-            let c = colors[i % colors.len()];
+        for (target, pts) in series.iter() {
+            let c = target_color(target);
             chart
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                 .map_err(err)?
@@ -97,9 +92,15 @@ pub fn render(reports: &[Value], out: &Path) -> Result<(), BenchError> {
                 .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))
                 .map_err(err)?;
         }
+        // CPU per packet falls with load (its highest point is on the left), p99 rises.
+        let corner = if i == 0 {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::UpperLeft
+        };
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(corner)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
@@ -118,6 +119,16 @@ pub fn run(inputs: &[std::path::PathBuf], out: &Path) -> Result<(), BenchError> 
             .push(serde_json::from_str(&text).map_err(|e| err(format!("{}: {e}", p.display())))?);
     }
     render(&reports, out)
+}
+
+/// One colour per target in every chart, whatever targets a run has.
+pub(crate) fn target_color(target: &str) -> RGBColor {
+    match target {
+        "sluice" => RGBColor(0x2c, 0xa0, 0x2c),
+        "mediasoup" => RGBColor(0x1f, 0x77, 0xb4),
+        "janus" => RGBColor(0xd6, 0x27, 0x28),
+        _ => RGBColor(0x7f, 0x7f, 0x7f),
+    }
 }
 
 #[cfg(test)]

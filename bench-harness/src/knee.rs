@@ -791,11 +791,6 @@ pub fn render(r: &KneeReport, out: &Path) -> Result<(), BenchError> {
     let root = SVGBackend::new(out, (1000, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (left, right) = root.split_horizontally(500);
-    let colors = [
-        RGBColor(0xd6, 0x27, 0x28),
-        RGBColor(0x1f, 0x77, 0xb4),
-        RGBColor(0x2c, 0xa0, 0x2c),
-    ];
     let panels: [(_, Metric, &str, f64, f64); 2] = [
         (
             left,
@@ -845,8 +840,8 @@ pub fn render(r: &KneeReport, out: &Path) -> Result<(), BenchError> {
                 BLACK.stroke_width(1),
             ))
             .map_err(err)?;
-        for (i, (target, pts)) in data.iter().enumerate() {
-            let c = colors[i % colors.len()];
+        for (target, pts) in data.iter() {
+            let c = crate::chart::target_color(target);
             chart
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                 .map_err(err)?
