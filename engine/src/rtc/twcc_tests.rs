@@ -439,8 +439,9 @@ fn the_producer_gets_feedback_every_100_ms_with_gaps_and_deltas() {
         fb.packets,
         [(1007, Some(192)), (1008, None), (1009, Some(4))]
     );
-    // The sender SSRC is the transport's own, the one its receiver reports come from.
-    let tx = room.run_timers(700_000, 2_000_000);
+    // The sender SSRC is the transport's own, the one its receiver reports come from. The
+    // next report is due 1–1.5 s (random) after the one at 0.5 s: run the timers past 2 s.
+    let tx = room.run_timers(700_000, 2_600_000);
     let (_, rrs) = room.feedback(&tx);
     assert!(!rrs.is_empty());
     assert!(rrs.iter().all(|r| r == sender));
