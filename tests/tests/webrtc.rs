@@ -487,12 +487,25 @@ fn after_ice_each_flow_is_steered_to_its_owner() {
             let srtp = c.peer.protect_rtp(&rtp(seq, 9999)).expect("protect");
             c.sock.send_to(&srtp, c.media).expect("send");
         }
+        // Paced as media is (8 flows × 50 packets over ~100 ms), not one 400-packet burst that
+        // a descheduled worker on a loaded 2-core machine meets all at once.
+        std::thread::sleep(Duration::from_millis(2));
     }
     // Every packet reached the owner (and was dropped there: no producer has that SSRC).
     let sent = f64::from(PER_FLOW) * clients.len() as f64;
     let deadline = Instant::now() + WAIT;
     while server.drops("unknown_ssrc") - dropped_before < sent {
-        assert!(Instant::now() < deadline, "packets lost");
+        assert!(
+            Instant::now() < deadline,
+            "packets lost: {} of {sent} arrived; drops:\n{}",
+            server.drops("unknown_ssrc") - dropped_before,
+            server
+                .metrics()
+                .lines()
+                .filter(|l| l.starts_with("sluice_worker_drops_total") && !l.ends_with(" 0"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let handed = total(&server, "sluice_worker_handoffs_out_total") - before;
