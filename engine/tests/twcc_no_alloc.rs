@@ -8,14 +8,15 @@
 //! `harness = false`: libtest's own threads would allocate while we count.
 
 mod alloc_counter;
+mod plain_room;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use sluice_engine::net::{MAX_DATAGRAM, SockId, Transmit};
 use sluice_engine::rtc::rtp_parameters::MediaKind;
-use sluice_engine::rtc::{ConsumeOptions, PlainTransportOptions, ProduceOptions, WorkerCore};
+use sluice_engine::rtc::{ConsumeOptions, ProduceOptions, WorkerCore};
 use sluice_engine::wire::rtp::{RtpHeader, write_rtp};
 use uuid::Uuid;
 
@@ -38,35 +39,12 @@ impl Transmit for Sink {
 }
 
 fn main() {
-    let mut core = WorkerCore::new();
-    let t0 = Instant::now();
-    core.set_wall_clock(t0, Duration::from_secs(1_800_000_000));
-    let router = Uuid::new_v4();
-    let codecs: Vec<sluice_engine::rtc::rtp_parameters::RtpCodecCapability> =
-        serde_json::from_value(json!([
-            {"kind": "video", "mimeType": "video/VP8", "clockRate": 90000}
-        ]))
-        .unwrap();
-    let caps = core
-        .create_router(router, &codecs)
-        .unwrap()
-        .rtp_capabilities;
-    let mut legs = Vec::new();
-    for i in 0..2u32 {
-        let id = Uuid::new_v4();
-        let local: SocketAddr = ([127, 0, 0, 1], 40_000 + i as u16).into();
-        let options = PlainTransportOptions {
-            comedia: false,
-            rtcp_mux: true,
-            app_data: json!(null),
-        };
-        core.create_plain_transport(router, id, (SockId(i), local), None, options)
-            .unwrap();
-        let remote: SocketAddr = ([10, 0, 0, 1], 5000 + i as u16).into();
-        core.connect_plain_transport(id, remote.ip(), remote.port(), None)
-            .unwrap();
-        legs.push((id, SockId(i), remote));
-    }
+    let plain_room::PlainRoom {
+        mut core,
+        t0,
+        caps,
+        legs,
+    } = plain_room::vp8_room(2);
     let producer = Uuid::new_v4();
     let rtp_parameters = serde_json::from_value(json!({
         "codecs": [{"mimeType": "video/VP8", "payloadType": 96, "clockRate": 90000,
