@@ -20,6 +20,7 @@ use super::router::Router;
 use super::rtp_parameters::{
     MediaKind, RtpCapabilities, RtpCodecCapability, RtpCodecParameters, RtpParameters,
 };
+use super::rtp_stream::starts_key_frame;
 use super::seq_manager::SeqManager;
 use super::simulcast_consumer::{Admit, switch_layer};
 use super::slab::Slab;
@@ -1027,9 +1028,7 @@ impl WorkerCore {
         nack::track_loss(stream, rtcp, now, seq, pt, pkt.payload());
         let key_codec = stream.feedback.codec;
         if woke && producer.streams.len() > 1 {
-            let key = key_codec.is_some_and(|(media_pt, codec)| {
-                pt == media_pt && codec.is_key_frame(pkt.payload())
-            });
+            let key = starts_key_frame(key_codec, pt, pkt.payload());
             simulcast::stream_woke(producer, si, key, consumers, events, rtcp);
         }
         if producer.paused {
@@ -1040,13 +1039,8 @@ impl WorkerCore {
         // Whether this packet starts a key frame: asked only by a simulcast consumer waiting
         // to switch to this stream, computed at most once.
         let mut key_frame = None;
-        let mut is_key_frame = || {
-            *key_frame.get_or_insert_with(|| {
-                key_codec.is_some_and(|(media_pt, codec)| {
-                    pt == media_pt && codec.is_key_frame(pkt.payload())
-                })
-            })
-        };
+        let mut is_key_frame =
+            || *key_frame.get_or_insert_with(|| starts_key_frame(key_codec, pt, pkt.payload()));
         // The producer's extension elements, read once for all consumers. More than
         // MAX_ELEMENTS: every consumer rewrites in place instead.
         let src_ext = rtp::ExtensionElements::read(&pkt);

@@ -56,7 +56,7 @@ use crate::rtc::nack_generator::{CAPACITY, Gap, NACK_DELAY, NackGenerator};
 use crate::rtc::producer::Producer;
 use crate::rtc::retransmission_buffer::RetransmissionBuffer;
 use crate::rtc::rtp_parameters::{MediaKind, RtpParameters};
-use crate::rtc::rtp_stream::RtpStreamRecv;
+use crate::rtc::rtp_stream::{RtpStreamRecv, starts_key_frame};
 use crate::rtc::rtp_stream_send::RtxSend;
 use crate::rtc::transport::Transport;
 use crate::wire::rtcp::{Nack, write_nack, write_receiver_report, write_sdes_cname};
@@ -115,11 +115,7 @@ pub(super) fn track_loss(
         }
         Gap::None | Gap::Recovered => {}
     }
-    if g.has_pending()
-        && let Some((media_pt, codec)) = stream.feedback.codec
-        && pt == media_pt
-        && codec.is_key_frame(payload)
-    {
+    if g.has_pending() && starts_key_frame(stream.feedback.codec, pt, payload) {
         g.key_frame(seq);
     }
 }

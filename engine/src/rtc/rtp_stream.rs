@@ -157,11 +157,7 @@ impl RtpStreamRecv {
     /// Looks for a key frame while a request waits for one (cheap otherwise).
     #[inline]
     pub(crate) fn detect_key_frame(&mut self, pt: u8, payload: &[u8]) {
-        if self.key_frames.is_pending()
-            && let Some((media_pt, codec)) = self.feedback.codec
-            && pt == media_pt
-            && codec.is_key_frame(payload)
-        {
+        if self.key_frames.is_pending() && starts_key_frame(self.feedback.codec, pt, payload) {
             self.key_frames.key_frame_received();
         }
     }
@@ -292,6 +288,12 @@ impl RtpStreamRecv {
 /// `d` in ticks of a `clock_rate` Hz clock, modulo 2^32.
 pub(crate) fn ticks(d: Duration, clock_rate: u32) -> u32 {
     (d.as_micros() * u128::from(clock_rate) / 1_000_000) as u32
+}
+
+/// Whether a packet of payload type `pt` starts a key frame of `codec`, a stream's media
+/// payload type and the codec whose payload tells key frames apart.
+pub(crate) fn starts_key_frame(codec: Option<(u8, KeyFrameCodec)>, pt: u8, payload: &[u8]) -> bool {
+    codec.is_some_and(|(media_pt, codec)| pt == media_pt && codec.is_key_frame(payload))
 }
 
 #[cfg(test)]
