@@ -34,12 +34,7 @@ struct Room {
     t0: Instant,
 }
 
-#[derive(Clone, Copy)]
-struct Leg {
-    transport: Uuid,
-    sock: SockId,
-    remote: SocketAddr,
-}
+use super::test_support::Leg;
 
 /// An RTCP packet as sent, copied out of its datagram.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,27 +67,9 @@ impl Room {
     }
 
     fn transport(&mut self, remote: &str) -> Leg {
-        let id = Uuid::new_v4();
         let sock = SockId(self.next_sock);
         self.next_sock += 1;
-        let local = SocketAddr::from(([127, 0, 0, 1], 40_000 + self.next_sock as u16));
-        let options = PlainTransportOptions {
-            comedia: false,
-            rtcp_mux: true,
-            app_data: json!(null),
-        };
-        self.core
-            .create_plain_transport(self.router, id, (sock, local), None, options)
-            .unwrap();
-        let remote: SocketAddr = remote.parse().unwrap();
-        self.core
-            .connect_plain_transport(id, remote.ip(), remote.port(), None)
-            .unwrap();
-        Leg {
-            transport: id,
-            sock,
-            remote,
-        }
+        super::test_support::plain_leg(&mut self.core, self.router, sock, remote)
     }
 
     fn produce(&mut self, leg: &Leg, kind: MediaKind, ssrc: u32, cname: Option<&str>) -> Uuid {
